@@ -1,0 +1,9 @@
+from django.urls import path
+
+from apps.dashboard import views
+
+urlpatterns = [
+    path("", views.dashboard, name="dashboard"),
+    path("dashboard/history/", views.history, name="dashboard-history"),
+    path("dashboard/session/", views.session_control, name="session-control"),
+]

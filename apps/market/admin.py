@@ -1,0 +1,35 @@
+from django.contrib import admin
+
+from apps.market.models import Candle, CobFrame, DataGap, Instrument
+
+
+@admin.register(Instrument)
+class InstrumentAdmin(admin.ModelAdmin):
+    list_display = ("symbol", "venue", "tick_size", "bucket_width", "bucket_count", "is_traded", "enabled")
+    list_filter = ("venue", "is_traded", "enabled")
+    list_editable = ("bucket_width", "bucket_count", "is_traded", "enabled")
+    search_fields = ("symbol",)
+
+
+@admin.register(Candle)
+class CandleAdmin(admin.ModelAdmin):
+    list_display = ("instrument", "timeframe", "open_time", "open", "high", "low", "close", "volume", "trade_count")
+    list_filter = ("timeframe", "instrument")
+    date_hierarchy = "open_time"
+    list_select_related = ("instrument",)
+    show_full_result_count = False
+
+
+@admin.register(CobFrame)
+class CobFrameAdmin(admin.ModelAdmin):
+    list_display = ("instrument", "ts", "mid", "best_bid", "best_ask", "imbalance_5", "ma_5s", "ma_60s")
+    list_filter = ("instrument",)
+    date_hierarchy = "ts"
+    list_select_related = ("instrument",)
+    show_full_result_count = False
+
+
+@admin.register(DataGap)
+class DataGapAdmin(admin.ModelAdmin):
+    list_display = ("instrument", "cause", "ts_event", "detail", "created_at")
+    list_filter = ("cause", "instrument")
