@@ -41,9 +41,10 @@ def instrument_ensure_defaults() -> list[Instrument]:
 def candle_upsert_many(*, instrument: Instrument, candles: Iterable[CandleEvent]) -> int:
     """Insert or update candles on (instrument, timeframe, open_time); returns rows written.
 
-    Idempotent: re-running with the same candles changes nothing. The same service serves history
-    files, live rollups and (later) REST backfill.
+    Idempotent: re-running with the same candles changes nothing; within one call the last candle
+    for a key wins. The same service serves history files, live rollups and (later) REST backfill.
     """
+    latest = {(c.timeframe, c.open_time): c for c in candles}
     rows = [
         Candle(
             instrument=instrument,
@@ -57,7 +58,7 @@ def candle_upsert_many(*, instrument: Instrument, candles: Iterable[CandleEvent]
             quote_volume=to_decimal(c.quote_volume),
             trade_count=c.trade_count,
         )
-        for c in candles
+        for c in latest.values()
     ]
     for start in range(0, len(rows), BATCH_SIZE):
         Candle.objects.bulk_create(
@@ -71,7 +72,7 @@ def candle_upsert_many(*, instrument: Instrument, candles: Iterable[CandleEvent]
 
 def cob_frame_upsert_many(*, instrument: Instrument, frames: Sequence[CobFrameEvent]) -> int:
     """Insert or update COB frames on (instrument, ts); returns rows written."""
-    rows = [_cob_row(instrument, f) for f in frames]
+    rows = [_cob_row(instrument, f) for f in {f.ts: f for f in frames}.values()]
     CobFrame.objects.bulk_create(
         rows,
         update_conflicts=True,

@@ -15,11 +15,12 @@ from pathlib import Path
 
 from django.conf import settings
 from django.db import transaction
-from ml.features.base_input import build_base_data_input
+from ml.features.base_input import IncompleteInputError, build_base_data_input
 from ml.features.rings import CandleRing, FrameRing
 from ml.market.events import Candle as CandleEvent
 from ml.market.replay import ReplayVenue
 from ml.market.session import InstrumentSpec, MarketSession, SecondResult
+from ml.models.cnn import predict
 from ml.orchestrator import decide
 
 from apps.market import selectors as market_selectors
@@ -226,11 +227,16 @@ class Engine:
                 ts_event_ms=second.ts, completeness=completeness, reason=reason)
             counters.skipped_inferences += 1
             return {"prediction": _prediction_payload(prediction), "completeness": completeness, "decisions": []}
-        from ml.models.cnn import predict
-
-        output = predict(self.model, inputs)
+        try:
+            output = predict(self.model, inputs)
+        except IncompleteInputError as exc:  # the model's own components are too thin
+            prediction = prediction_services.prediction_record(
+                instrument=self.traded, model_name=prediction_services.CNN_NAME, checkpoint=self.checkpoint,
+                ts_event_ms=second.ts, completeness=completeness, reason=str(exc))
+            counters.skipped_inferences += 1
+            return {"prediction": _prediction_payload(prediction), "completeness": completeness, "decisions": []}
         self.last_outputs[output.model_name] = output
-        package = prediction_services.pack_input(inputs.arrays()) if self.store_inputs else None
+        package = prediction_services.pack_input(inputs.components) if self.store_inputs else None
         prediction = prediction_services.prediction_record(
             instrument=self.traded, model_name=prediction_services.CNN_NAME, checkpoint=self.checkpoint,
             ts_event_ms=second.ts, completeness=completeness, output=output, input_package=package)

@@ -91,10 +91,40 @@ def cnn_load_live(*, progress: Callable[[float, str], None] | None = None):
             ModelCheckpoint.objects.filter(model_name=CNN_NAME, is_active=True).update(is_active=False)
             ModelCheckpoint.objects.filter(pk=checkpoint.pk).update(is_active=True)
         return model, checkpoint
-    logger.info("no usable %s checkpoint: training one on the recorded history", CNN_NAME)
-    checkpoint = cnn_train_and_register(progress=progress)
+    checkpoint = cnn_discover_files()
+    if checkpoint is None:
+        logger.info("no usable %s checkpoint: training one on the recorded history", CNN_NAME)
+        checkpoint = cnn_train_and_register(progress=progress)
     model, _meta = load_checkpoint(Path(checkpoint.path))
     return model, checkpoint
+
+
+def cnn_discover_files() -> ModelCheckpoint | None:
+    """Register checkpoint files found in GOGO_CHECKPOINT_DIR that the registry does not know
+    (e.g. after a database reset); activates the newest loadable one and returns it, else None."""
+    from ml.models.checkpoint import CheckpointError, load_checkpoint
+
+    directory = Path(settings.GOGO_CHECKPOINT_DIR)
+    found = None
+    for path in sorted(directory.glob(f"{CNN_NAME}-*.pt"), key=lambda p: p.stat().st_mtime):
+        try:
+            _model, meta = load_checkpoint(path)
+        except CheckpointError as exc:
+            logger.error("ignoring checkpoint file %s: %s", path, exc)
+            continue
+        version = path.stem.removeprefix(f"{CNN_NAME}-")
+        found = checkpoint_register(
+            model_name=CNN_NAME, version=version, path=path, sha256=_sha256(path), config=meta["config"],
+            metrics=meta["metrics"], data_range=tuple(meta["data_range"]),
+            validation_metric=meta["metrics"].get("val_macro_f1"),
+        )
+    return found
+
+
+def _sha256(path: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def pack_input(arrays: dict[str, np.ndarray]) -> bytes:

@@ -1,0 +1,1 @@
+"""Project benchmarks (``make bench``): each prints ``name: value unit`` lines."""
