@@ -101,6 +101,7 @@ class Engine:
         self._gaps_seen = {s: 0 for s in self.instruments}
         self.first_ts: int | None = None
         self.last_ts: int | None = None
+        self.last_mid: float | None = None
 
     @staticmethod
     def _instruments(recordings: dict[str, list[Path]], venue: str) -> dict[str, Instrument]:
@@ -249,7 +250,7 @@ class Engine:
     def _decide_and_execute(self, account_book: AccountBook, output, prediction, ts: int, book) -> dict:
         cfg = self.config
         cfg.refresh_from_db()  # thresholds are admin-editable and take effect on the next decision
-        result = decide(model_action=output.action, confidence=output.confidence, buy_threshold=cfg.buy_threshold,
+        result = decide(probs=output.probs, buy_threshold=cfg.buy_threshold,
                         sell_threshold=cfg.sell_threshold, now_ms=ts, last_order_ms=account_book.last_order_ms,
                         cooldown_ms=cfg.cooldown_seconds * 1000)
         account = account_book.account
@@ -282,6 +283,7 @@ class Engine:
                 "gaps": self.counters[symbol].sequence_gaps,
             }
         mid = second.books[self.traded.symbol].mid() if self.traded.symbol in second.books else None
+        self.last_mid = mid or self.last_mid
         update.update(trading)
         update["accounts"] = {str(pk): self._account_payload(b, mid) for pk, b in self.books.items()}
         return update
@@ -303,10 +305,9 @@ class Engine:
                 "sequence_gaps": c.sequence_gaps,
                 "mean_completeness": round(c.completeness_sum / c.completeness_n, 4) if c.completeness_n else None,
             }
-        mid = None
         accounts = {}
         for book in self.books.values():
-            payload = self._account_payload(book, mid)
+            payload = self._account_payload(book, self.last_mid)
             payload["rejections"] = book.rejections
             accounts[f"{book.account.owner}/{book.account.name}"] = payload
         return {"instruments": instruments, "accounts": accounts,

@@ -39,8 +39,8 @@ class OrchestratorConfig(models.Model):
     """Per-instrument decision settings, editable in the admin; read at every decision."""
 
     instrument = models.OneToOneField(Instrument, on_delete=models.CASCADE, related_name="orchestrator_config")
-    buy_threshold = models.FloatField(default=0.5, help_text="Minimum BUY confidence to act, in [0, 1]")
-    sell_threshold = models.FloatField(default=0.5, help_text="Minimum SELL confidence to act, in [0, 1]")
+    buy_threshold = models.FloatField(default=0.34, help_text="Minimum P(BUY) to buy, in [0, 1]")
+    sell_threshold = models.FloatField(default=0.34, help_text="Minimum P(SELL) to sell, in [0, 1]")
     order_notional = models.DecimalField(**PRICE, default=Decimal("1000"), help_text="USD per order")
     cooldown_seconds = models.PositiveIntegerField(default=30, help_text="Minimum time between orders")
 

@@ -1,0 +1,176 @@
+"""BaseDataInput: the one standardized input every model receives, once per exchange second.
+
+Layout (all float32, oldest row first, last row = newest closed data at ``ts``):
+
+============  ==========  ======================================================================
+component     shape       content
+============  ==========  ======================================================================
+primary_1s    (300, 5)    traded instrument (ETHUSDT) 1s candles [o, h, l, c, v]; open times
+                          ts-299s .. ts (the second that just closed)
+primary_1m    (300, 5)    traded instrument 1m candles; last row = last minute fully closed
+                          at ts+1000 ms
+primary_1h    (300, 5)    traded instrument 1h candles; last row = last hour fully closed
+primary_1d    (300, 5)    traded instrument 1d candles; last row = last day fully closed
+reference_1s  (300, 5)    reference instrument (BTCUSDT) 1s candles, same rows as primary_1s
+cob           (300, 87)   traded instrument CobFrames for seconds ts-299s .. ts:
+                          bid_usd (41) | ask_usd (41) | imbalance_5, ma_1s, ma_5s, ma_15s, ma_60s
+============  ==========  ======================================================================
+
+Prices in quote currency (USD), volumes in base units, COB sizes in USD. ``present[name]`` is a
+bool (300,) mask: False rows were filled (see :mod:`ml.features.rings`). No row ever holds
+data from after the end of second ``ts``: a 1m/1h/1d candle is used only once
+``open_time + period <= ts + 1000``.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ml.features.rings import TIMEFRAME_MS, CandleRing, FrameRing, cob_width
+from ml.models.output import ModelOutput
+
+logger = logging.getLogger(__name__)
+
+WINDOW = 300  # rows per component
+N_BUCKETS = 20  # COB buckets each side of the mid bucket
+CANDLE_COMPONENTS = ("primary_1s", "primary_1m", "primary_1h", "primary_1d", "reference_1s")
+COB_COMPONENT = "cob"
+COMPONENTS = CANDLE_COMPONENTS + (COB_COMPONENT,)
+COMPONENT_SHAPES: dict[str, tuple[int, int]] = {
+    **{name: (WINDOW, 5) for name in CANDLE_COMPONENTS},
+    COB_COMPONENT: (WINDOW, cob_width(N_BUCKETS)),  # (300, 87)
+}
+PRIMARY_TIMEFRAMES = {
+    "primary_1s": "1s", "primary_1m": "1m", "primary_1h": "1h", "primary_1d": "1d"}
+
+
+class InputError(ValueError):
+    """A BaseDataInput that models must not consume."""
+
+
+class InputShapeError(InputError):
+    """A component is missing or has the wrong shape or dtype."""
+
+
+class IncompleteInputError(InputError):
+    """Too few real (present) rows in the components a model needs."""
+
+
+@dataclass
+class BaseDataInput:
+    """One standardized model input (layout in the module docstring).
+
+    Attributes:
+        symbol: traded instrument, e.g. "ETHUSDT".
+        reference_symbol: reference instrument, e.g. "BTCUSDT".
+        ts: ms since epoch, UTC: start of the exchange second that just closed.
+        components: name -> float32 array of ``COMPONENT_SHAPES[name]``.
+        present: name -> bool (300,) mask of rows backed by real data.
+        last_outputs: model name -> that model's latest ModelOutput (for stacking models).
+    """
+
+    symbol: str
+    reference_symbol: str
+    ts: int
+    components: dict[str, np.ndarray]
+    present: dict[str, np.ndarray]
+    last_outputs: dict[str, ModelOutput] = field(default_factory=dict)
+
+    def completeness(self) -> dict[str, float]:
+        """Share of the 300 required rows present, per component, in [0, 1].
+
+        ``"overall"`` is the unweighted mean over the six components, so one empty component
+        costs 1/6. Models that use only some components should check those
+        (:meth:`require_complete`).
+        """
+        scores = {name: float(np.mean(self.present[name])) if name in self.present else 0.0
+                  for name in COMPONENTS}
+        scores["overall"] = float(np.mean([scores[name] for name in COMPONENTS]))
+        return scores
+
+    def validate(self) -> None:
+        """Check every component and mask against the layout.
+
+        Raises:
+            InputShapeError: naming the component, expected vs actual shape (or dtype).
+        """
+        for name, shape in COMPONENT_SHAPES.items():
+            arr = self.components.get(name)
+            if arr is None:
+                raise InputShapeError(f"component {name!r} is missing (expected shape {shape})")
+            if arr.shape != shape:
+                raise InputShapeError(
+                    f"component {name!r}: expected shape {shape}, got {arr.shape}")
+            if arr.dtype != np.float32:
+                raise InputShapeError(f"component {name!r}: expected float32, got {arr.dtype}")
+            mask = self.present.get(name)
+            if mask is None or mask.shape != (shape[0],) or mask.dtype != np.bool_:
+                got = None if mask is None else (mask.shape, str(mask.dtype))
+                raise InputShapeError(f"present[{name!r}]: expected bool ({shape[0]},), got {got}")
+
+    def require_complete(self, names: tuple[str, ...], minimum: float) -> None:
+        """Refuse input whose named components have less than ``minimum`` rows present.
+
+        Raises:
+            IncompleteInputError: naming each component below the threshold and its score.
+        """
+        scores = self.completeness()
+        low = {name: round(scores[name], 4) for name in names if scores[name] < minimum}
+        if low:
+            raise IncompleteInputError(f"completeness below {minimum}: {low}")
+
+
+def last_closed_open_time(ts: int, timeframe: str) -> int:
+    """Open time (ms) of the last ``timeframe`` candle fully closed at the end of second ``ts``.
+
+    A candle counts once ``open_time + period <= ts + 1000``. For "1s" that is ``ts`` itself.
+    """
+    period = TIMEFRAME_MS[timeframe]
+    return (ts + 1000) // period * period - period
+
+
+def build_base_data_input(*, ts: int, symbol: str, reference_symbol: str,
+                          rings: dict[str, CandleRing], reference_ring: CandleRing | None,
+                          frame_ring: FrameRing | None,
+                          last_outputs: dict[str, ModelOutput] | None = None) -> BaseDataInput:
+    """Assemble the BaseDataInput at the close of exchange second ``ts`` from the hot rings.
+
+    Args:
+        ts: ms, start of the second just closed; must be a whole second.
+        rings: primary-instrument candle rings keyed by timeframe ("1s", "1m", "1h", "1d");
+            a missing timeframe gives a zero component with no row present.
+        reference_ring: 1s candles of the reference instrument (or None).
+        frame_ring: CobFrames of the primary instrument (or None).
+
+    Raises:
+        ValueError: ts is not a whole second, or a ring's timeframe differs from its key.
+        InputShapeError: a ring yields the wrong width (e.g. a FrameRing with N != 20).
+    """
+    if ts % 1000:
+        raise ValueError(f"ts={ts} is not the start of a second")
+    components: dict[str, np.ndarray] = {}
+    present: dict[str, np.ndarray] = {}
+    sources: dict[str, CandleRing | None] = {
+        name: rings.get(tf) for name, tf in PRIMARY_TIMEFRAMES.items()}
+    sources["reference_1s"] = reference_ring
+    for name, ring in sources.items():
+        tf = PRIMARY_TIMEFRAMES.get(name, "1s")
+        if ring is None:
+            components[name] = np.zeros(COMPONENT_SHAPES[name], dtype=np.float32)
+            present[name] = np.zeros(WINDOW, dtype=bool)
+            continue
+        if ring.timeframe != tf:
+            raise ValueError(f"ring for {name!r} has timeframe {ring.timeframe!r}, expected {tf!r}")
+        components[name], present[name] = ring.window(last_closed_open_time(ts, tf), WINDOW)
+    if frame_ring is None:
+        components[COB_COMPONENT] = np.zeros(COMPONENT_SHAPES[COB_COMPONENT], dtype=np.float32)
+        present[COB_COMPONENT] = np.zeros(WINDOW, dtype=bool)
+    else:
+        components[COB_COMPONENT], present[COB_COMPONENT] = frame_ring.window(ts, WINDOW)
+    inputs = BaseDataInput(symbol=symbol, reference_symbol=reference_symbol, ts=ts,
+                           components=components, present=present,
+                           last_outputs=dict(last_outputs or {}))
+    inputs.validate()
+    return inputs

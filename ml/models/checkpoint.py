@@ -1,0 +1,138 @@
+"""Save and load CNN checkpoints: weights plus the config that rebuilds the model.
+
+File content (``torch.save`` of a plain dict, loadable with ``torch.load(weights_only=True)``):
+
+================  =====================================================================
+key               value
+================  =====================================================================
+format_version    int, :data:`FORMAT_VERSION`
+model_class       "MultiTimeframeCNN"
+config            CnnConfig.to_dict()
+state_dict        parameter and buffer tensors
+metrics           JSON-like dict from training (floats, ints, strings, nested dicts)
+data_range        {"start_ms": int, "end_ms": int}: the candle open times trained on
+created           ISO 8601 UTC string
+================  =====================================================================
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ml.models.cnn import CnnConfig, MultiTimeframeCNN
+
+logger = logging.getLogger(__name__)
+
+FORMAT_VERSION = 1
+MODEL_CLASS = "MultiTimeframeCNN"
+
+
+class CheckpointError(Exception):
+    """A checkpoint file is missing, corrupt, truncated or incompatible with this code."""
+
+
+def save_checkpoint(path: str | Path, model: MultiTimeframeCNN, config: CnnConfig,
+                    metrics: dict[str, Any], data_range: tuple[int, int]) -> str:
+    """Write a checkpoint atomically (temp file + rename).
+
+    Args:
+        data_range: (start_ms, end_ms) of the training data, candle open times.
+
+    Returns:
+        sha256 hex digest of the written file.
+
+    Raises:
+        ValueError: metrics are not JSON-serializable, or config differs from model.config.
+    """
+    if config != model.config:
+        raise ValueError("config does not match model.config")
+    try:
+        plain_metrics = json.loads(json.dumps(metrics))  # plain types only (weights_only load)
+    except TypeError as exc:
+        raise ValueError(f"metrics are not JSON-serializable: {exc}") from exc
+    payload = {
+        "format_version": FORMAT_VERSION,
+        "model_class": MODEL_CLASS,
+        "config": config.to_dict(),
+        "state_dict": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
+        "metrics": plain_metrics,
+        "data_range": {"start_ms": int(data_range[0]), "end_ms": int(data_range[1])},
+        "created": datetime.now(UTC).isoformat(),
+    }
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            torch.save(payload, fh)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    digest = file_sha256(path)
+    logger.info("saved checkpoint %s (%d bytes, sha256 %s)", path, path.stat().st_size, digest)
+    return digest
+
+
+def load_checkpoint(path: str | Path) -> tuple[MultiTimeframeCNN, dict[str, Any]]:
+    """Rebuild a model from a checkpoint file alone (eval mode, CPU).
+
+    Returns:
+        (model, meta) with meta keys format_version, config (plain dict, JSON-serializable;
+        the CnnConfig itself is ``model.config``), metrics, data_range ((start_ms, end_ms)),
+        created, sha256, size_bytes.
+
+    Raises:
+        CheckpointError: missing, unreadable, corrupt or truncated file, unknown format
+            version, or a config / state_dict that does not fit this code.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint not found: {path}")
+    try:
+        # weights_only: no arbitrary pickled code runs while loading.
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many types for corrupt or truncated zip files
+        raise CheckpointError(f"checkpoint {path} is corrupt or truncated: {exc}") from exc
+    if not isinstance(payload, dict):
+        raise CheckpointError(f"checkpoint {path}: expected a dict, got {type(payload).__name__}")
+    version = payload.get("format_version")
+    if version != FORMAT_VERSION or payload.get("model_class") != MODEL_CLASS:
+        raise CheckpointError(f"checkpoint {path}: format {version!r} / model "
+                              f"{payload.get('model_class')!r}, this code reads format "
+                              f"{FORMAT_VERSION} / {MODEL_CLASS}")
+    try:
+        config = CnnConfig.from_dict(payload["config"])
+        model = MultiTimeframeCNN(config)
+        model.load_state_dict(payload["state_dict"], strict=True)
+        data_range = (int(payload["data_range"]["start_ms"]), int(payload["data_range"]["end_ms"]))
+    except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+        raise CheckpointError(f"checkpoint {path} is incompatible with this code: {exc}") from exc
+    model.eval()
+    meta = {
+        "format_version": version,
+        "config": config.to_dict(),
+        "metrics": payload.get("metrics", {}),
+        "data_range": data_range,
+        "created": payload.get("created"),
+        "sha256": file_sha256(path),
+        "size_bytes": path.stat().st_size,
+    }
+    return model, meta
+
+
+def file_sha256(path: str | Path) -> str:
+    """sha256 hex digest of a file's bytes."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()

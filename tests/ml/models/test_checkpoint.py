@@ -1,0 +1,82 @@
+"""Checkpoint round trip and refusal of corrupt, truncated or incompatible files."""
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pytest
+import torch
+
+from ml.models.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from ml.models.cnn import CnnConfig, MultiTimeframeCNN, predict
+
+METRICS = {"val_accuracy": 0.5, "label_distribution": {"val": {"BUY": 1, "SELL": 2, "HOLD": 3}}}
+RANGE = (1_722_003_360_000, 1_723_158_000_000)
+
+
+@pytest.fixture
+def saved(tmp_path: Path) -> tuple[Path, MultiTimeframeCNN, str]:
+    torch.manual_seed(0)
+    config = CnnConfig(channels=(8, 8), encoder_size=16, hidden_size=16)
+    model = MultiTimeframeCNN(config)
+    with torch.no_grad():  # non-default BatchNorm statistics must survive the round trip too
+        model.encoders["primary_1m"].input_norm.running_mean.fill_(0.25)
+    path = tmp_path / "cnn.pt"
+    digest = save_checkpoint(path, model, config, METRICS, RANGE)
+    return path, model, digest
+
+
+def test_round_trip_rebuilds_the_model_from_the_file_alone(saved, live_input) -> None:
+    path, model, digest = saved
+    loaded, meta = load_checkpoint(path)
+    assert digest == meta["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert loaded.config == model.config and meta["config"] == model.config.to_dict()
+    assert meta["metrics"] == METRICS and meta["data_range"] == RANGE
+    assert meta["format_version"] == 1 and meta["created"]
+    assert not loaded.training
+    for key, value in model.state_dict().items():
+        torch.testing.assert_close(loaded.state_dict()[key], value, rtol=0, atol=0)
+    assert predict(loaded, live_input).probs == predict(model, live_input).probs
+
+
+def test_truncated_and_garbage_files_raise_checkpoint_error(saved, tmp_path: Path) -> None:
+    path, _, _ = saved
+    truncated = tmp_path / "truncated.pt"
+    truncated.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    with pytest.raises(CheckpointError, match="corrupt or truncated"):
+        load_checkpoint(truncated)
+    garbage = tmp_path / "garbage.pt"
+    garbage.write_bytes(b"not a checkpoint at all")
+    with pytest.raises(CheckpointError, match="corrupt or truncated"):
+        load_checkpoint(garbage)
+    with pytest.raises(CheckpointError, match="not found"):
+        load_checkpoint(tmp_path / "missing.pt")
+
+
+class Payload:
+    """Not a plain type: weights_only loading must refuse to unpickle it."""
+
+
+def test_incompatible_files_raise_checkpoint_error(saved, tmp_path: Path) -> None:
+    path, _, _ = saved
+    payload = torch.load(path, weights_only=True)
+    cases = {
+        "format": {**payload, "format_version": 99},
+        "incompatible": {**payload, "config": {**payload["config"], "hidden_size": 32}},
+        "unknown CnnConfig fields": {**payload, "config": {**payload["config"], "depth": 3}},
+    }
+    for message, bad in cases.items():
+        target = tmp_path / "bad.pt"
+        torch.save(bad, target)
+        with pytest.raises(CheckpointError, match=message):
+            load_checkpoint(target)
+    torch.save({"payload": Payload()}, tmp_path / "pickle.pt")
+    with pytest.raises(CheckpointError):
+        load_checkpoint(tmp_path / "pickle.pt")
+
+
+def test_save_refuses_metrics_that_are_not_plain_data(tmp_path: Path) -> None:
+    model = MultiTimeframeCNN(CnnConfig())
+    with pytest.raises(ValueError, match="JSON"):
+        save_checkpoint(tmp_path / "x.pt", model, model.config, {"bad": object()}, RANGE)
+    assert not list(tmp_path.iterdir())
