@@ -24,7 +24,7 @@ class Command(BaseCommand):
         bootstrap(progress=self._progress)
         username, password = self._admin()
         account_ensure_paper(owner=get_user_model().objects.get(username=username), name="paper")
-        self.stdout.write(self.style.SUCCESS(f"admin login: {username} / {password}  (http://127.0.0.1:8000/)"))
+        self.stdout.write(self.style.SUCCESS(f"admin login: {username} / {password}"))
 
     def _admin(self) -> tuple[str, str]:
         credentials = Path(settings.GOGO_VAR_DIR) / "admin-credentials.txt"
