@@ -17,7 +17,7 @@ def run_replay_session() -> dict:
     """
     from apps.pipeline import control
     from apps.pipeline.engine import Engine
-    from apps.pipeline.runner import default_recordings, publish_blocking, run_blocking
+    from apps.pipeline.runner import default_recordings, publish_blocking, publish_session_blocking, run_blocking
 
     try:
         engine = Engine(recordings=default_recordings())
@@ -25,6 +25,8 @@ def run_replay_session() -> dict:
     except Exception as exc:
         logger.exception("replay session failed")
         control.session_set(state="failed", error=str(exc)[:500])
+        publish_session_blocking()
         raise
     control.session_set(state="finished")
+    publish_session_blocking()
     return summary

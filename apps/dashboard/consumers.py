@@ -28,7 +28,12 @@ class DashboardConsumer(AsyncJsonWebsocketConsumer):
     async def tick(self, event: dict) -> None:
         payload = dict(event["payload"])
         payload["accounts"] = {k: v for k, v in payload.get("accounts", {}).items() if k in self.account_ids}
+        payload["decisions"] = [d for d in payload.get("decisions", []) if str(d.get("account")) in self.account_ids]
         await self.send_json(payload)
+
+    async def session_state(self, event: dict) -> None:
+        """The replay session started, finished or failed."""
+        await self.send_json({"type": "session", "session": event["session"]})
 
     @database_sync_to_async
     def _account_ids(self, user) -> set[str]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 
 from asgiref.sync import sync_to_async
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
@@ -16,7 +17,8 @@ from apps.pipeline import control
 @login_required
 @require_GET
 def dashboard(request: HttpRequest) -> HttpResponse:
-    return render(request, "dashboard/index.html", {"session": control.session_state()})
+    context = {"session": control.session_state(), "min_completeness": settings.GOGO_MIN_COMPLETENESS}
+    return render(request, "dashboard/index.html", context)
 
 
 @login_required

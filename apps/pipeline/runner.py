@@ -58,6 +58,19 @@ class Pacer:
         return max(0.0, wall0 + (ts + 1000 - ts0) / 1000 / speed - now)
 
 
+async def publish_session_async() -> None:
+    """Tell every dashboard the session's state (started, finished, failed)."""
+    from channels.layers import get_channel_layer
+
+    await get_channel_layer().group_send(GROUP, {"type": "session.state", "session": control.session_state()})
+
+
+def publish_session_blocking() -> None:
+    from asgiref.sync import async_to_sync
+
+    async_to_sync(publish_session_async)()
+
+
 def publish_blocking(update: dict) -> None:
     from asgiref.sync import async_to_sync
     from channels.layers import get_channel_layer
@@ -108,6 +121,7 @@ async def run_on_loop(engine_factory: Callable[[], object], publish: Callable[[d
         logger.exception("session failed")
         control.session_set(state="failed", error=str(exc)[:500])
     finally:
+        await publish_session_async()
         await loop.run_in_executor(executor, _close_connection)
         executor.shutdown(wait=False)
 
