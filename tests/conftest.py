@@ -1,4 +1,4 @@
-"""Suite-wide setup: real Postgres and Redis or nothing.
+"""Suite-wide setup: real Postgres, Redis and recorded data, or nothing.
 
 The suite refuses to run (exit code 3) when DATABASE_URL / REDIS_URL are unset or unreachable, so
 no test is skipped silently. ``make test`` sets both to the local services.
@@ -29,6 +29,10 @@ def pytest_configure(config) -> None:
         error = _reachable(url, port)
         if error:
             pytest.exit(f"{name} cannot be reached ({error}); the suite needs the real service", 3)
+    from ml.market.recording import default_data_dir
+
+    if not (default_data_dir() / "orderbook").is_dir():
+        pytest.exit(f"recorded market data not found in {default_data_dir()}: set GOGO_DATA_DIR", 3)
 
 
 @pytest.fixture(scope="session")

@@ -3,10 +3,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from ml.market.events import Candle as CandleEvent
-
 from apps.market.convert import datetime_to_ms
 from apps.market.models import Candle, CobFrame, DataGap, Instrument
+from ml.market.events import Candle as CandleEvent
 
 
 def instrument_get(*, symbol: str, venue: str = Instrument.Venue.BINANCE) -> Instrument:

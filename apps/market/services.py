@@ -6,11 +6,10 @@ from collections.abc import Iterable, Sequence
 from decimal import Decimal
 from pathlib import Path
 
-from ml.market.events import Candle as CandleEvent
-from ml.market.events import CobFrame as CobFrameEvent
-
 from apps.market.convert import ms_to_datetime, to_decimal
 from apps.market.models import Candle, CobFrame, DataGap, Instrument
+from ml.market.events import Candle as CandleEvent
+from ml.market.events import CobFrame as CobFrameEvent
 
 logger = logging.getLogger(__name__)
 

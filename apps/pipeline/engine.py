@@ -15,13 +15,6 @@ from pathlib import Path
 
 from django.conf import settings
 from django.db import transaction
-from ml.features.base_input import IncompleteInputError, build_base_data_input
-from ml.features.rings import CandleRing, FrameRing
-from ml.market.events import Candle as CandleEvent
-from ml.market.replay import ReplayVenue
-from ml.market.session import InstrumentSpec, MarketSession, SecondResult
-from ml.models.cnn import predict
-from ml.orchestrator import decide
 
 from apps.market import selectors as market_selectors
 from apps.market import services as market_services
@@ -31,6 +24,13 @@ from apps.predictions import services as prediction_services
 from apps.trading import services as trading_services
 from apps.trading.models import TradingAccount
 from apps.trading.positions import PositionState
+from ml.features.base_input import IncompleteInputError, build_base_data_input
+from ml.features.rings import CandleRing, FrameRing
+from ml.market.events import Candle as CandleEvent
+from ml.market.replay import ReplayVenue
+from ml.market.session import InstrumentSpec, MarketSession, SecondResult
+from ml.models.cnn import predict
+from ml.orchestrator import decide
 
 logger = logging.getLogger(__name__)
 

@@ -8,8 +8,6 @@ from decimal import ROUND_DOWN, Decimal
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
-from ml.execution.paper import InsufficientLiquidity, walk_book
-from ml.orchestrator import DecisionResult
 
 from apps.market.convert import ms_to_datetime, to_decimal
 from apps.market.models import Instrument
@@ -17,6 +15,8 @@ from apps.predictions.models import Prediction
 from apps.risk.services import risk_check_order, risk_event_record_rejection, risk_limit_get_or_default
 from apps.trading.models import Decision, Fill, OrchestratorConfig, Order, Position, TradingAccount
 from apps.trading.positions import PositionState
+from ml.execution.paper import InsufficientLiquidity, walk_book
+from ml.orchestrator import DecisionResult
 
 logger = logging.getLogger(__name__)
 LOT = Decimal("0.0001")  # ETHUSDT/BTCUSDT spot lot step is finer; 1e-4 base keeps orders readable

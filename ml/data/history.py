@@ -23,7 +23,6 @@ volume      float64  base units (FTX files: USD notional, see README)
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 
 import numpy as np
@@ -46,15 +45,6 @@ HISTORY_FILE_PATTERNS = {
     "1h": "ohlcv/binance_spot_{symbol}_1h_20240101-20240906.csv.gz",
     "1d": "ohlcv/binance_spot_{symbol}_1d_20200511-20241205.csv",
 }
-
-
-def default_data_dir() -> Path:
-    """The shared data directory: ``$GOGO_DATA_DIR`` if set, else ``<repo root>/../shared/data``."""
-    env = os.environ.get("GOGO_DATA_DIR")
-    if env:
-        return Path(env)
-    repo_root = Path(__file__).resolve().parents[2]
-    return repo_root.parent / "shared" / "data"
 
 
 def history_files(data_dir: str | Path, symbol: str) -> dict[str, Path]:
@@ -161,4 +151,4 @@ def frame_to_candles(df: pd.DataFrame, *, symbol: str, timeframe: str) -> list[C
     cols = [df[c].to_numpy() for c in OHLCV_COLUMNS]
     return [Candle(symbol=symbol, timeframe=timeframe, open_time=int(t), open=float(o),
                    high=float(h), low=float(lo), close=float(c), volume=float(v))
-            for t, o, h, lo, c, v in zip(*cols)]
+            for t, o, h, lo, c, v in zip(*cols, strict=False)]

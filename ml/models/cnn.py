@@ -97,7 +97,7 @@ class ConvEncoder(nn.Module):
         self.input_norm = nn.BatchNorm1d(in_channels)
         layers: list[nn.Module] = []
         prev = in_channels
-        for ch, k in zip(config.channels, config.kernel_sizes):
+        for ch, k in zip(config.channels, config.kernel_sizes, strict=False):
             layers += [nn.Conv1d(prev, ch, k, stride=2, padding=k // 2), nn.GELU()]
             prev = ch
         self.convs = nn.Sequential(*layers)

@@ -62,7 +62,7 @@ class ModelOutput:
         p = np.asarray(probs, dtype=np.float64).reshape(-1)
         if p.shape != (len(ACTIONS),):
             raise ValueError(f"probs shape {p.shape}, expected ({len(ACTIONS)},)")
-        probs_dict = {a: float(v) for a, v in zip(ACTIONS, p)}
+        probs_dict = {a: float(v) for a, v in zip(ACTIONS, p, strict=False)}
         best = int(np.argmax(p))
         return cls(
             model_name=model_name,

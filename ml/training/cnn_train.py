@@ -28,9 +28,10 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from ml.data.history import default_data_dir, history_files, load_ohlcv_csv
+from ml.data.history import history_files, load_ohlcv_csv
 from ml.features.base_input import WINDOW
 from ml.features.rings import TIMEFRAME_MS
+from ml.market.recording import default_data_dir
 from ml.models.checkpoint import save_checkpoint
 from ml.models.cnn import CnnConfig, MultiTimeframeCNN
 from ml.models.output import ACTIONS
@@ -109,7 +110,7 @@ def macro_f1(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int = len(ACTION
 
 def _distribution(labels: np.ndarray) -> dict[str, int]:
     counts = np.bincount(labels, minlength=len(ACTIONS))
-    return {a: int(n) for a, n in zip(ACTIONS, counts)}
+    return {a: int(n) for a, n in zip(ACTIONS, counts, strict=False)}
 
 
 def _split(n: int, val_fraction: float, embargo: int) -> tuple[np.ndarray, np.ndarray]:
@@ -206,7 +207,7 @@ def train_cnn(history: dict[str, pd.DataFrame], config: CnnConfig | None = None,
         "n_embargo": len(data) - len(train) - len(val),
         "label_distribution": {"train": _distribution(train.labels),
                                "val": _distribution(val.labels)},
-        "class_weights": dict(zip(ACTIONS, weight.tolist())),
+        "class_weights": dict(zip(ACTIONS, weight.tolist(), strict=False)),
         "val_accuracy": float(np.mean(val_pred == val.labels)),
         "val_macro_f1": macro_f1(val.labels, val_pred),
         "val_loss": val_loss,

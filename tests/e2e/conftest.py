@@ -14,7 +14,6 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import asdict, is_dataclass
 from pathlib import Path
 
 import factory
@@ -105,34 +104,12 @@ def pipeline(transactional_db, settings, checkpoint_dir):
     """Instruments, 1m/1h/1d history and the CNN, as ``make run`` has them (``bootstrap()``).
 
     Earlier transactional tests empty the tables; the CNN trained for this session is still on
-    disk, so its row is registered again instead of training a new one."""
+    disk, and ``bootstrap()`` registers it again instead of training a new one."""
     from apps.pipeline.bootstrap import bootstrap
 
     settings.GOGO_CHECKPOINT_DIR = checkpoint_dir
     settings.GOGO_CNN_EPOCHS = settings.GOGO_CNN_EPOCHS or 1
-    _register_checkpoints_on_disk(Path(checkpoint_dir))
     bootstrap()
-
-
-def _register_checkpoints_on_disk(directory: Path) -> None:
-    from apps.predictions.models import ModelCheckpoint
-    from apps.predictions.services import CNN_NAME, checkpoint_register
-    from ml.models.checkpoint import CheckpointError, load_checkpoint
-
-    if ModelCheckpoint.objects.filter(model_name=CNN_NAME).exists():
-        return
-    for path in sorted(directory.glob(f"{CNN_NAME}-*.pt")):
-        try:
-            _model, meta = load_checkpoint(path)
-        except CheckpointError:
-            continue
-        config = asdict(meta["config"]) if is_dataclass(meta["config"]) else dict(meta["config"])
-        checkpoint_register(
-            model_name=CNN_NAME, version=path.stem.removeprefix(f"{CNN_NAME}-"), path=path, sha256=meta["sha256"],
-            config={k: list(v) if isinstance(v, tuple) else v for k, v in config.items()}, metrics=meta["metrics"], data_range=tuple(meta["data_range"]),
-            validation_metric=meta["metrics"].get("val_macro_f1"),
-        )
-        return
 
 
 @pytest.fixture

@@ -2,10 +2,10 @@ from datetime import UTC, datetime
 from decimal import Decimal as D
 
 import pytest
-from ml.market.events import Candle as CandleEvent
 
 from apps.market.models import Candle, Instrument
 from apps.market.services import candle_upsert_many
+from ml.market.events import Candle as CandleEvent
 
 pytestmark = pytest.mark.django_db
 

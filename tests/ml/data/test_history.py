@@ -8,15 +8,14 @@ import numpy as np
 import pytest
 
 from ml.data.history import (
-    default_data_dir,
     frame_to_candles,
     history_files,
     load_ohlcv_csv,
 )
+from ml.market.recording import default_data_dir
 
 DATA_DIR = default_data_dir()
 OHLCV = DATA_DIR / "ohlcv"
-pytestmark = pytest.mark.skipif(not OHLCV.is_dir(), reason=f"no shared data at {DATA_DIR}")
 
 H = "open_time,open,high,low,close,volume\n"
 

@@ -24,7 +24,7 @@ from tests.ml.market.recorded import HAND_CHECKED_SECOND, SPOT_SPECS
 def data_dir() -> Path:
     path = default_data_dir()
     if not (path / "orderbook").is_dir():
-        pytest.skip(f"recorded market data not found in {path} (set GOGO_DATA_DIR)")
+        pytest.fail(f"recorded market data not found in {path} (set GOGO_DATA_DIR)")
     return path
 
 

@@ -85,7 +85,7 @@ def test_the_grid_follows_the_mid_bucket_and_shifts_whole_buckets(spot_run):
 def _load_peer(data_dir: Path):
     path = data_dir.parent / "bench" / "peer_orderbook.py"
     if not path.is_file():
-        pytest.skip(f"peer benchmark not found at {path}")
+        pytest.fail(f"peer benchmark not found at {path}")
     spec = importlib.util.spec_from_file_location("peer_orderbook", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

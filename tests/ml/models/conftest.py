@@ -1,12 +1,7 @@
-"""ml/ is pure Python + numpy + torch: its tests need no database, cache or Django."""
+"""Fixtures built from the recorded data (which the suite requires)."""
 from __future__ import annotations
 
 import pytest
-
-
-@pytest.fixture(autouse=True)
-def _clean_session_state() -> None:
-    """Overrides the suite-wide autouse fixture (tests/conftest.py) that resets Django's cache."""
 
 
 @pytest.fixture(scope="session")
@@ -20,7 +15,7 @@ def live_input():
     try:
         history = default_training_history()
     except FileNotFoundError as exc:
-        pytest.skip(f"shared data missing: {exc}")
+        pytest.fail(f"shared data missing: {exc}")
     ts = 1_723_161_599_000
     rings = {}
     for tf, df in history.items():
