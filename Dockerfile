@@ -2,8 +2,11 @@
 FROM python:3.11-slim
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
 WORKDIR /app
+# gcc builds the COB engine's C library (ml/market/native) at image build time.
+RUN apt-get update && apt-get install -y --no-install-recommends gcc libc6-dev && rm -rf /var/lib/apt/lists/*
 COPY requirements.txt .
 RUN pip install --no-cache-dir -r requirements.txt
 COPY . .
+RUN python -m ml.market.native
 EXPOSE 8000
 CMD ["uvicorn", "gogo.asgi:application", "--host", "0.0.0.0", "--port", "8000", "--lifespan", "on"]

@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from apps.market.models import Candle, CobFrame, DataGap, Instrument
+from apps.market.models import Candle, CobFrame, DataGap, Instrument, RetentionPolicy
 
 
 @admin.register(Instrument)
@@ -33,3 +33,13 @@ class CobFrameAdmin(admin.ModelAdmin):
 class DataGapAdmin(admin.ModelAdmin):
     list_display = ("instrument", "cause", "ts_event", "detail", "created_at")
     list_filter = ("cause", "instrument")
+
+
+@admin.register(RetentionPolicy)
+class RetentionPolicyAdmin(admin.ModelAdmin):
+    list_display = ("__str__", "cob_frame_days", "updated_at")
+    list_editable = ("cob_frame_days",)
+    list_display_links = ("__str__",)
+
+    def has_add_permission(self, request) -> bool:  # one row: selectors.retention_policy_get creates it
+        return not RetentionPolicy.objects.exists()

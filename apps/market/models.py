@@ -99,6 +99,25 @@ class CobFrame(models.Model):
         ordering = ["instrument", "ts"]
 
 
+class RetentionPolicy(models.Model):
+    """How long market data is kept (one row, edited in the admin; see ``retention_policy_get``).
+
+    ``cob_frame_days``: COB frames older than this many days are deleted by ``cob_frame_prune``
+    (0 keeps them for ever).
+    """
+
+    cob_frame_days = models.PositiveIntegerField(
+        default=7, help_text="Delete COB frames older than this many days (0 = keep for ever)"
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name_plural = "retention policy"
+
+    def __str__(self) -> str:
+        return f"COB frames: {self.cob_frame_days or 'forever'} days"
+
+
 class DataGap(models.Model):
     """A hole in the market data: a broken diff sequence, a missing candle range, ..."""
 

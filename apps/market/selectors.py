@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from apps.market.convert import datetime_to_ms
-from apps.market.models import Candle, CobFrame, DataGap, Instrument
+from apps.market.models import Candle, CobFrame, DataGap, Instrument, RetentionPolicy
 from ml.market.events import Candle as CandleEvent
 
 
@@ -46,3 +46,9 @@ def cob_frame_list(*, instrument: Instrument, start: datetime, end: datetime) ->
 def data_gap_count(*, instrument: Instrument, cause: str | None = None) -> int:
     qs = DataGap.objects.filter(instrument=instrument)
     return qs.filter(cause=cause).count() if cause else qs.count()
+
+
+def retention_policy_get() -> RetentionPolicy:
+    """The retention settings (the one row, created with the defaults on first use)."""
+    policy, _ = RetentionPolicy.objects.get_or_create(pk=1)
+    return policy

@@ -3,8 +3,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Sequence
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
+
+import numpy as np
+import orjson
+from django.db import connection, transaction
+from django.utils import timezone
 
 from apps.market.convert import ms_to_datetime, to_decimal
 from apps.market.models import Candle, CobFrame, DataGap, Instrument
@@ -85,23 +91,80 @@ def cob_frame_upsert_many(*, instrument: Instrument, frames: Sequence[CobFrameEv
 
 
 def _cob_row(instrument: Instrument, f: CobFrameEvent) -> CobFrame:
-    return CobFrame(
-        instrument=instrument,
-        ts=ms_to_datetime(f.ts),
-        mid=to_decimal(f.mid),
-        best_bid=to_decimal(f.best_bid),
-        best_ask=to_decimal(f.best_ask),
-        bucket_width=to_decimal(f.bucket_width),
-        first_bucket_price=to_decimal(f.first_bucket_price),
-        bid_usd=[round(float(v), 6) for v in f.bid_usd],
-        ask_usd=[round(float(v), 6) for v in f.ask_usd],
-        imbalance=[round(float(v), 9) for v in f.imbalance],
-        imbalance_5=float(f.imbalance_5),
-        ma_1s=float(f.imbalance_ma.get("1s", 0.0)),
-        ma_5s=float(f.imbalance_ma.get("5s", 0.0)),
-        ma_15s=float(f.imbalance_ma.get("15s", 0.0)),
-        ma_60s=float(f.imbalance_ma.get("60s", 0.0)),
+    values = dict(zip(COB_COLUMNS[2:], _cob_row_values(f), strict=True))
+    return CobFrame(instrument=instrument, ts=ms_to_datetime(f.ts), **values)
+
+
+def _cob_row_values(f: CobFrameEvent) -> tuple:
+    """Stored values of a frame, in ``COB_COLUMNS[2:]`` order (one rounding for every writer)."""
+    ma = f.imbalance_ma
+    return (
+        to_decimal(f.mid), to_decimal(f.best_bid), to_decimal(f.best_ask), to_decimal(f.bucket_width),
+        to_decimal(f.first_bucket_price),
+        # numpy rounding (rint(x * 10^k) / 10^k): 20x faster than round() per value
+        np.round(np.asarray(f.bid_usd, dtype=np.float64), 6).tolist(),
+        np.round(np.asarray(f.ask_usd, dtype=np.float64), 6).tolist(),
+        np.round(np.asarray(f.imbalance, dtype=np.float64), 9).tolist(),
+        float(f.imbalance_5), float(ma.get("1s", 0.0)), float(ma.get("5s", 0.0)), float(ma.get("15s", 0.0)),
+        float(ma.get("60s", 0.0)),
     )
+
+
+COB_COLUMNS = ("instrument_id", "ts", "mid", "best_bid", "best_ask", "bucket_width", "first_bucket_price",
+               "bid_usd", "ask_usd", "imbalance", "imbalance_5", "ma_1s", "ma_5s", "ma_15s", "ma_60s")
+
+
+def cob_frame_copy_many(*, instrument: Instrument, frames: Sequence[CobFrameEvent]) -> int:
+    """Bulk insert-or-update COB frames with Postgres ``COPY`` (psycopg 3 ``cursor.copy``).
+
+    Rows go by COPY into a temporary staging table, then one ``INSERT ... SELECT ... ON CONFLICT
+    (instrument_id, ts) DO UPDATE``, so the write is idempotent like :func:`cob_frame_upsert_many`
+    and stores the same values (same rounding). On another database (the embedded SQLite) it
+    falls back to :func:`cob_frame_upsert_many`. Within one call the last frame of a second wins.
+    Returns rows written.
+    """
+    latest = list({f.ts: f for f in frames}.values())
+    if not latest:
+        return 0
+    if connection.vendor != "postgresql":
+        return cob_frame_upsert_many(instrument=instrument, frames=latest)
+    table = CobFrame._meta.db_table
+    cols = ", ".join(COB_COLUMNS)
+    updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in COB_COLUMNS[2:])
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SELECT to_regclass('pg_temp.cob_stage')")
+        if cursor.fetchone()[0] is None:  # the column types of the real table, no constraints
+            cursor.execute(f"CREATE TEMP TABLE cob_stage AS SELECT {cols} FROM {table} WITH NO DATA")
+        with cursor.cursor.copy(f"COPY cob_stage ({cols}) FROM STDIN") as copy:
+            for f in latest:
+                copy.write_row(_cob_copy_row(instrument.pk, f))
+        cursor.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM cob_stage "
+                       f"ON CONFLICT (instrument_id, ts) DO UPDATE SET {updates}")
+        cursor.execute("TRUNCATE cob_stage")
+    return len(latest)
+
+
+def _cob_copy_row(instrument_id: int, f: CobFrameEvent) -> tuple:
+    row = _cob_row_values(f)
+    return (instrument_id, ms_to_datetime(f.ts), *row[:5], orjson.dumps(row[5]).decode(),
+            orjson.dumps(row[6]).decode(), orjson.dumps(row[7]).decode(), *row[8:])
+
+
+def cob_frame_prune(*, now_ms: int | None = None) -> int:
+    """Delete COB frames older than the retention policy's ``cob_frame_days`` (0: keep all).
+
+    ``now_ms``: the reference time (ms since the epoch; default now). Returns rows deleted.
+    """
+    from apps.market.selectors import retention_policy_get
+
+    days = retention_policy_get().cob_frame_days
+    if not days:
+        return 0
+    now = ms_to_datetime(now_ms) if now_ms is not None else timezone.now()
+    deleted, _ = CobFrame.objects.filter(ts__lt=now - timedelta(days=days)).delete()
+    if deleted:
+        logger.info("pruned %d COB frames older than %d days", deleted, days)
+    return deleted
 
 
 def data_gap_record(*, instrument: Instrument, cause: str, ts_event_ms: int, detail: str = "") -> DataGap:

@@ -81,7 +81,9 @@ class CobFrame:
     ``imbalance[i] = (bid - ask) / (bid + ask)`` (0 where both are 0).
     ``imbalance_5`` is the same ratio over the 11 buckets ``n_buckets-5 .. n_buckets+5``;
     ``imbalance_ma`` maps "1s", "5s", "15s", "60s" to its simple moving average over that many
-    seconds (fewer at the start of a session).
+    seconds (fewer at the start of a session). ``bucket_imbalance_ma`` maps the same keys to
+    per-bucket moving averages of ``imbalance``, shape (2N+1,), matched by price bucket, not by
+    index (``ml.market.cob.BucketImbalanceMA``); empty when not computed.
     """
 
     symbol: str
@@ -97,3 +99,4 @@ class CobFrame:
     imbalance: np.ndarray
     imbalance_5: float
     imbalance_ma: dict[str, float] = field(default_factory=dict)
+    bucket_imbalance_ma: dict[str, np.ndarray] = field(default_factory=dict)

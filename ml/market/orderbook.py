@@ -5,7 +5,8 @@ decimal strings, so the same string always maps to the same key) and an ascendin
 prices kept sorted with ``bisect``. A size update on an existing level touches only the dict; a
 new or deleted level costs one binary search and one list insert/delete (a memmove of at most a
 few thousand pointers). Best prices are the list ends, so ``best_bid``/``best_ask`` are O(1) and
-the book is never re-sorted. Not the final fast engine, just a correct, reasonably fast one.
+the book is never re-sorted. The reference book (the replay venue's truth book, and the fallback
+when the C engine cannot be built); sessions use the C price grid, ``ml.market.gridbook.GridBook``.
 """
 from __future__ import annotations
 

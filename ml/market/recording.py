@@ -172,3 +172,24 @@ def read_recording(paths: Sequence[str | Path], symbol: str) -> RecordingReader:
         raised. Iterating raises OSError if a file cannot be opened or is not gzip.
     """
     return RecordingReader(paths, symbol)
+
+
+def read_raw_depth(paths: Sequence[str | Path]) -> tuple[bytes | None, list[bytes]]:
+    """Raw JSON of one recorded run, for the C pipeline: ``(snapshot, depth_messages)``.
+
+    ``snapshot`` is the first REST snapshot line's JSON (None if the run has none);
+    ``depth_messages`` every ``@depth`` stream message in file order (bytes, as received), the
+    ones before the snapshot included (the sync rule drops them). Raises OSError like
+    :func:`read_recording`.
+    """
+    counts: Counter[str] = Counter()
+    snapshot: bytes | None = None
+    messages: list[bytes] = []
+    for path in paths:
+        for line in _gunzip_lines(Path(path), counts):
+            payload = line.partition(b" ")[2]
+            if snapshot is None and b"lastUpdateId" in payload[:40]:
+                snapshot = payload
+            elif b"@depth" in payload[:40]:
+                messages.append(payload)
+    return snapshot, messages

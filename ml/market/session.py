@@ -14,8 +14,10 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 from ml.market.candles import SecondCandleBuilder
-from ml.market.cob import ImbalanceMA, cob_frame
+from ml.market.cob import BucketImbalanceMA, ImbalanceMA, cob_frame
 from ml.market.events import Candle, CobFrame, OrderBookDelta, OrderBookSnapshot, Trade
+from ml.market.gridbook import GridBook
+from ml.market.native import NativeBuildError
 from ml.market.orderbook import OrderBook
 from ml.market.replay import ReplayVenue
 from ml.market.sync import BookSynchronizer, SyncRule
@@ -28,13 +30,15 @@ class InstrumentSpec:
     """What the session builds for one instrument.
 
     ``bucket_width`` in USD (1 for ETHUSDT, 10 for BTCUSDT in the peer benchmark), ``n_buckets``
-    N (frames have 2N + 1 buckets), ``sync_rule`` "spot" or "futures" (see ``sync.py``).
+    N (frames have 2N + 1 buckets), ``sync_rule`` "spot" or "futures" (see ``sync.py``),
+    ``tick_size`` the price step of the :class:`GridBook` (0.01 on Binance spot BTC/ETH).
     """
 
     symbol: str
     bucket_width: float
     n_buckets: int = 20
     sync_rule: SyncRule = "spot"
+    tick_size: float = 0.01
 
 
 @dataclass(slots=True)
@@ -42,15 +46,15 @@ class SecondResult:
     """Products of one closed exchange second ``[ts, ts + 1000)`` (ts in ms).
 
     ``frames``: symbols whose book is synced; ``candles``: symbols with at least one trade so
-    far; ``books``: the live synced books at the end of the second. The books are the
-    session's own objects and change on the next iteration: copy (``OrderBook.copy``) any book
-    you keep.
+    far; ``books``: the live synced books (:class:`GridBook`, same queries as ``OrderBook``)
+    at the end of the second. The books are the session's own objects and change on the next
+    iteration: copy (``book.copy()``) any book you keep.
     """
 
     ts: int
     frames: dict[str, CobFrame] = field(default_factory=dict)
     candles: dict[str, Candle] = field(default_factory=dict)
-    books: dict[str, OrderBook] = field(default_factory=dict)
+    books: dict[str, GridBook | OrderBook] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -59,11 +63,31 @@ class _Instrument:
     sync: BookSynchronizer
     candles: SecondCandleBuilder
     ma: ImbalanceMA
+    bucket_ma: BucketImbalanceMA
     counts: Counter[str] = field(default_factory=Counter)
+
+
+def _new_book(spec: InstrumentSpec) -> GridBook | OrderBook:
+    try:
+        return GridBook(spec.tick_size)
+    except NativeBuildError as exc:
+        global _WARNED_NO_NATIVE
+        if not _WARNED_NO_NATIVE:
+            logger.warning("C order book unavailable, using the Python one: %s", exc)
+            _WARNED_NO_NATIVE = True
+        return OrderBook()
+
+
+_WARNED_NO_NATIVE = False
 
 
 class MarketSession:
     """Per-second COB frames and 1 s candles of several instruments from one venue.
+
+    Books are :class:`GridBook` (C price grid) kept in sync by :class:`BookSynchronizer`; frames
+    come from ``cob_frame`` (buckets in C) with scalar and per-bucket imbalance MAs. Where the C
+    engine cannot be built (no gcc), the dict :class:`OrderBook` is used instead (same results,
+    slower), with one warning.
 
     The synchronizers fetch resync snapshots from ``venue.snapshot``. Events of symbols
     without an :class:`InstrumentSpec` are ignored (they do not move the clock either).
@@ -79,9 +103,10 @@ class MarketSession:
                 raise ValueError(f"instrument {symbol} given twice")
             self._instruments[symbol] = _Instrument(
                 spec=spec,
-                sync=BookSynchronizer(symbol, spec.sync_rule, venue.snapshot),
+                sync=BookSynchronizer(symbol, spec.sync_rule, venue.snapshot, book=_new_book(spec)),
                 candles=SecondCandleBuilder(symbol),
                 ma=ImbalanceMA(),
+                bucket_ma=BucketImbalanceMA(),
             )
 
     def synchronizer(self, symbol: str) -> BookSynchronizer:
@@ -144,6 +169,6 @@ class MarketSession:
             spec = inst.spec
             frame = cob_frame(book, symbol, ts, spec.bucket_width, spec.n_buckets)
             if frame is not None:
-                result.frames[symbol] = inst.ma.update(frame)
+                result.frames[symbol] = inst.bucket_ma.update(inst.ma.update(frame))
                 inst.counts["frames"] += 1
         return result

@@ -25,6 +25,7 @@ from typing import Literal
 
 from ml.market.errors import SequenceGap
 from ml.market.events import OrderBookDelta, OrderBookSnapshot
+from ml.market.gridbook import GridBook, InvalidLevels
 from ml.market.orderbook import OrderBook
 
 logger = logging.getLogger(__name__)
@@ -46,6 +47,7 @@ class SyncStats:
     resyncs: int = 0  # snapshots loaded after a gap
     level_updates: int = 0  # price levels set or deleted by applied deltas
     snapshots: int = 0  # snapshots loaded, initial one included
+    rejected: int = 0  # deltas / snapshots with invalid levels (nothing applied)
 
     def as_dict(self) -> dict[str, int]:
         return asdict(self)
@@ -60,6 +62,12 @@ class BookSynchronizer:
         snapshot_source: called with ``symbol`` to fetch a fresh snapshot after a gap (a REST
             call live, ``ReplayVenue.snapshot`` in replay). Without it the synchronizer stays
             unsynced after a gap, buffering, until :meth:`apply_snapshot` is called.
+        book: the (empty) book to keep, e.g. a :class:`~ml.market.gridbook.GridBook`; default
+            a dict :class:`OrderBook`.
+
+    A delta or snapshot whose levels the book refuses (``InvalidLevels``: NaN / non-positive /
+    off-tick price, negative size) changes nothing, counts ``rejected`` and is handled as a gap
+    (the book no longer matches the venue, so it resyncs from a snapshot).
 
     Deltas that arrive before the first snapshot are buffered; the first snapshot comes from
     the caller (the recorded snapshot in replay). On a gap (chain break, or a delta that leaves
@@ -74,13 +82,14 @@ class BookSynchronizer:
     """
 
     def __init__(self, symbol: str, rule: SyncRule = "spot",
-                 snapshot_source: SnapshotSource | None = None) -> None:
+                 snapshot_source: SnapshotSource | None = None,
+                 book: OrderBook | GridBook | None = None) -> None:
         if rule not in ("spot", "futures"):
             raise ValueError(f"rule must be 'spot' or 'futures', got {rule!r}")
         self.symbol = symbol
         self.rule = rule
         self.snapshot_source = snapshot_source
-        self.book = OrderBook()
+        self.book = book if book is not None else OrderBook()
         self.synced = False
         self.last_update_id: int | None = None  # of the snapshot or last applied delta
         self.last_gap: SequenceGap | None = None
@@ -88,6 +97,7 @@ class BookSynchronizer:
         self._buffer: deque[OrderBookDelta] = deque(maxlen=MAX_BUFFER)
         self._expect_first = True
         self._after_gap = False
+        self._discard = False
 
     def apply_snapshot(self, snapshot: OrderBookSnapshot) -> None:
         """Load ``snapshot`` and replay the buffered deltas.
@@ -108,7 +118,15 @@ class BookSynchronizer:
         self._drain()
 
     def _load(self, snapshot: OrderBookSnapshot) -> None:
-        self.book.apply_snapshot(snapshot)
+        try:
+            self.book.apply_snapshot(snapshot)
+        except InvalidLevels as exc:
+            self.stats.rejected += 1
+            self.synced = False
+            self._after_gap = True
+            self.last_update_id = snapshot.last_update_id
+            logger.warning("%s: snapshot %d rejected: %s", self.symbol, snapshot.last_update_id, exc)
+            return
         self.last_update_id = snapshot.last_update_id
         self._expect_first = True
         self.stats.snapshots += 1
@@ -131,7 +149,8 @@ class BookSynchronizer:
                 self._load(self.snapshot_source(self.symbol))
                 continue
             delta = self._buffer.popleft()
-            if not self._apply_checked(delta):
+            self._discard = False
+            if not self._apply_checked(delta) and not self._discard:
                 self._buffer.appendleft(delta)  # replayed against the next snapshot
 
     def _apply_checked(self, delta: OrderBookDelta) -> bool:
@@ -145,7 +164,14 @@ class BookSynchronizer:
         reason = self._chain_break(delta, last)
         if reason:
             return self._gap(delta, reason)
-        self.stats.level_updates += self.book.apply_levels(delta.bids, delta.asks)
+        try:
+            self.stats.level_updates += self.book.apply_levels(delta.bids, delta.asks)
+        except InvalidLevels as exc:
+            self.stats.rejected += 1
+            logger.warning("%s: delta U=%d u=%d rejected: %s", self.symbol, delta.first_update_id,
+                           delta.final_update_id, exc)
+            self._discard = True  # replaying it against a new snapshot would fail again
+            return self._gap(delta, "invalid levels")
         self.stats.deltas_applied += 1
         self.last_update_id = u
         self._expect_first = False

@@ -149,3 +149,22 @@ def test_session_frames_carry_1s_5s_15s_60s_means_of_imbalance_5(spot_run):
 def test_moving_average_windows_must_be_positive():
     with pytest.raises(ValueError, match="windows must be positive"):
         ImbalanceMA(windows=(0, 5))
+
+
+def test_bucket_moving_averages_follow_prices_across_real_grid_shifts(spot_run):
+    frames = spot_run.frames["BTCUSDT"]
+    shifted = [k for k in range(5, len(frames)) if frames[k].first_bucket_price != frames[k - 1].first_bucket_price]
+    assert len(shifted) > 20
+    for k in shifted:
+        frame = frames[k]
+        for i in (0, 15, 20, 25, 40):
+            price = frame.first_bucket_price + i * frame.bucket_width
+            values = []
+            for past in frames[k - 4:k + 1]:  # the last 5 seconds, this one included
+                j = round((price - past.first_bucket_price) / past.bucket_width)
+                if 0 <= j <= 40:
+                    values.append(past.imbalance[j])
+            assert frame.bucket_imbalance_ma["5s"][i] == pytest.approx(sum(values) / len(values), abs=1e-12)
+        # by index instead of price the mean would differ: the history really moved with the grid
+        by_index = np.mean([f.imbalance for f in frames[k - 4:k + 1]], axis=0)
+        assert not np.allclose(by_index, frame.bucket_imbalance_ma["5s"])
