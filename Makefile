@@ -10,6 +10,7 @@ TEST_REDIS_URL    ?= redis://127.0.0.1:6379/0
 $(VENV)/.installed: requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --disable-pip-version-check -q -r requirements.txt
+	$(BIN)/python -m ml.market.native
 	touch $@
 
 install: $(VENV)/.installed
@@ -25,7 +26,7 @@ browser:
 
 test: install browser
 	DATABASE_URL="$${DATABASE_URL:-$(TEST_DATABASE_URL)}" REDIS_URL="$${REDIS_URL:-$(TEST_REDIS_URL)}" \
-	GOGO_CNN_EPOCHS="$${GOGO_CNN_EPOCHS:-2}" \
+	GOGO_CNN_EPOCHS="$${GOGO_CNN_EPOCHS:-2}" GOGO_DQN_EPISODES="$${GOGO_DQN_EPISODES:-1}" \
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench: install

@@ -29,4 +29,10 @@ def bench_replay() -> None:
 
 
 if __name__ == "__main__":
+    from bench.cob import bench_cob
+
+    bench_cob()
+    from bench.models import bench_models
+
+    bench_models()
     bench_replay()

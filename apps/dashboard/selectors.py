@@ -16,7 +16,8 @@ def dashboard_history(*, user, symbol: str = "ETHUSDT", seconds: int = 300) -> d
     frames = list(CobFrame.objects.filter(instrument=instrument).order_by("-ts")[:seconds])
     accounts = TradingAccount.objects.filter(owner=user)
     decisions = Decision.objects.filter(account__in=accounts, instrument=instrument).exclude(action="HOLD")
-    prediction = Prediction.objects.filter(instrument=instrument).order_by("-ts_event").first()
+    # The CNN's row is the one decisions link to (the live update carries the models' mean).
+    prediction = Prediction.objects.filter(instrument=instrument, model_name="cnn").order_by("-ts_event").first()
     return {
         "symbol": symbol,
         "candles": [

@@ -1,4 +1,4 @@
-"""First-start setup shared by ``make run``, ``replay`` and tests: instruments, history, model."""
+"""First-start setup shared by ``make run``, ``replay`` and tests: instruments, history, models."""
 from __future__ import annotations
 
 import logging
@@ -12,14 +12,17 @@ logger = logging.getLogger(__name__)
 
 
 def bootstrap(*, progress: Callable[[float, str], None] | None = None) -> None:
-    """Idempotent: default instruments, recorded 1m/1h/1d history, a trained CNN checkpoint.
+    """Idempotent: default instruments, recorded 1m/1h/1d history, registry settings, one loadable
+    checkpoint per enabled model (trained on first start: CNN and DQN on the 1m/1h/1d history, the
+    transformer on the recorded USD-M session), and the inference-history retention schedule.
 
     Raises FileNotFoundError naming a missing history file (GOGO_DATA_DIR)."""
-    from apps.predictions.services import cnn_load_live
+    from apps.predictions.services import models_load_enabled, registry_defaults_ensure
 
     for instrument in instrument_ensure_defaults():
         if instrument.venue == instrument.Venue.BINANCE:
             counts = history_load(instrument=instrument, data_dir=settings.GOGO_DATA_DIR)
             if any(counts.values()):
                 logger.info("history %s: %s", instrument.symbol, counts)
-    cnn_load_live(progress=progress)
+    registry_defaults_ensure()
+    models_load_enabled(progress=progress)

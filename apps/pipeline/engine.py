@@ -1,5 +1,15 @@
 """The main job, one exchange second at a time: market data -> COB/candles -> BaseDataInput ->
-CNN -> decision -> risk -> paper fills, everything persisted, and one update per second to publish.
+every enabled model (CNN, DQN, transformer) -> decision -> risk -> paper fills, everything
+persisted, and one update per second to publish.
+
+Inference: below the completeness gate (GOGO_MIN_COMPLETENESS, overall) no model runs and each
+enabled model stores a skipped prediction; above it each model runs (or is skipped when its own
+components are thin) and stores its prediction with its input package. The orchestrator acts on
+the mean of the probabilities of the models that predicted this second (ml.models.ensemble);
+the decision links to the CNN's prediction when there is one. Every model's output of this second
+is fed to all models at the next second through ``BaseDataInput.last_outputs``. Counters:
+``predictions`` / ``skipped_inferences`` count seconds (with / without a combined output);
+``model_predictions`` counts per model; ``history_errors`` counts failed history writes.
 
 The same engine runs behind the headless ``replay`` command, the Celery ``ingest`` worker and the
 embedded web server; only the driver (pacing, publishing) differs (see ``apps.pipeline.runner``).
@@ -13,6 +23,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 
+import torch
 from django.conf import settings
 from django.db import transaction
 
@@ -20,16 +31,17 @@ from apps.market import selectors as market_selectors
 from apps.market import services as market_services
 from apps.market.convert import ms_to_datetime, to_decimal
 from apps.market.models import DataGap, Instrument
+from apps.predictions import inference as prediction_inference
 from apps.predictions import services as prediction_services
 from apps.trading import services as trading_services
 from apps.trading.models import TradingAccount
 from apps.trading.positions import PositionState
-from ml.features.base_input import IncompleteInputError, build_base_data_input
+from ml.features.base_input import build_base_data_input
 from ml.features.rings import CandleRing, FrameRing
 from ml.market.events import Candle as CandleEvent
 from ml.market.replay import ReplayVenue
 from ml.market.session import InstrumentSpec, MarketSession, SecondResult
-from ml.models.cnn import predict
+from ml.models.ensemble import mean_output
 from ml.orchestrator import decide
 
 logger = logging.getLogger(__name__)
@@ -49,6 +61,8 @@ class InstrumentCounters:
     sequence_gaps: int = 0
     completeness_sum: float = 0.0
     completeness_n: int = 0
+    model_predictions: dict[str, int] = field(default_factory=dict)
+    history_errors: int = 0
 
 
 @dataclass
@@ -86,7 +100,10 @@ class Engine:
         self.venue = ReplayVenue(recordings, drop_deltas=drop_deltas)
         specs = [InstrumentSpec(s, float(i.bucket_width), i.bucket_count, sync_rule) for s, i in self.instruments.items()]
         self.session = MarketSession(self.venue, specs)
-        self.model, self.checkpoint = prediction_services.cnn_load_live()
+        self.models = prediction_services.models_load_enabled()  # name -> (nn.Module, ModelCheckpoint)
+        # Batch-1 inference of small models: one intra-op thread is as fast when the machine is idle
+        # and several times faster when other processes compete for the 2 cores (spinning OpenMP threads).
+        torch.set_num_threads(settings.GOGO_INFERENCE_THREADS)
         self.config = trading_services.orchestrator_config_get(instrument=self.traded)
         self.accounts = accounts if accounts is not None else list(TradingAccount.objects.filter(auto_trade=True))
         self.flush_every = max(1, flush_every)
@@ -207,7 +224,7 @@ class Engine:
             for symbol, candles in self._buffers.candles.items():
                 market_services.candle_upsert_many(instrument=self.instruments[symbol], candles=candles)
             for symbol, frames in self._buffers.frames.items():
-                market_services.cob_frame_upsert_many(instrument=self.instruments[symbol], frames=frames)
+                market_services.cob_frame_copy_many(instrument=self.instruments[symbol], frames=frames)
         self._buffers = _Buffers()
 
     def _infer_and_trade(self, second: SecondResult) -> dict:
@@ -220,32 +237,30 @@ class Engine:
         completeness = inputs.completeness()
         counters.completeness_sum += completeness["overall"]
         counters.completeness_n += 1
-        minimum = settings.GOGO_MIN_COMPLETENESS
-        if completeness["overall"] < minimum:
-            reason = _incomplete_reason(completeness, minimum)
-            prediction = prediction_services.prediction_record(
-                instrument=self.traded, model_name=prediction_services.CNN_NAME, checkpoint=self.checkpoint,
-                ts_event_ms=second.ts, completeness=completeness, reason=reason)
+        result = prediction_inference.inference_run(
+            instrument=self.traded, inputs=inputs, models=self.models, store_inputs=self.store_inputs,
+            min_completeness=settings.GOGO_MIN_COMPLETENESS)
+        counters.history_errors += result.storage_errors
+        self.last_outputs.update(result.outputs)
+        for name in result.outputs:
+            counters.model_predictions[name] = counters.model_predictions.get(name, 0) + 1
+        if not result.outputs:
             counters.skipped_inferences += 1
-            return {"prediction": _prediction_payload(prediction), "completeness": completeness, "decisions": []}
-        try:
-            output = predict(self.model, inputs)
-        except IncompleteInputError as exc:  # the model's own components are too thin
-            prediction = prediction_services.prediction_record(
-                instrument=self.traded, model_name=prediction_services.CNN_NAME, checkpoint=self.checkpoint,
-                ts_event_ms=second.ts, completeness=completeness, reason=str(exc))
-            counters.skipped_inferences += 1
-            return {"prediction": _prediction_payload(prediction), "completeness": completeness, "decisions": []}
-        self.last_outputs[output.model_name] = output
-        package = prediction_services.pack_input(inputs.components) if self.store_inputs else None
-        prediction = prediction_services.prediction_record(
-            instrument=self.traded, model_name=prediction_services.CNN_NAME, checkpoint=self.checkpoint,
-            ts_event_ms=second.ts, completeness=completeness, output=output, input_package=package)
+            reason = next(iter(result.skipped.values()), "no enabled model")
+            payload = {"status": "skipped", "action": "", "confidence": None, "reason": reason,
+                       "probs": {"BUY": None, "SELL": None, "HOLD": None}, "models": {}}
+            return {"prediction": payload, "completeness": completeness, "decisions": []}
+        output = mean_output(result.outputs)
         counters.predictions += 1
+        prediction = result.rows.get(prediction_services.CNN_NAME) or next(iter(result.rows.values()), None)
         book = second.books[symbol]
         decisions = [self._decide_and_execute(b, output, prediction, second.ts, book) for b in self.books.values()]
         counters.decisions += len(decisions)
-        return {"prediction": _prediction_payload(prediction), "completeness": completeness, "decisions": decisions}
+        payload = {"status": "predicted", "action": output.action, "confidence": output.confidence, "reason": "",
+                   "probs": dict(output.probs), "predicted_returns": dict(output.predicted_returns),
+                   "models": {n: {"action": o.action, "confidence": o.confidence, "probs": dict(o.probs)}
+                              for n, o in result.outputs.items()}}
+        return {"prediction": payload, "completeness": completeness, "decisions": decisions}
 
     def _decide_and_execute(self, account_book: AccountBook, output, prediction, ts: int, book) -> dict:
         cfg = self.config
@@ -302,6 +317,7 @@ class Engine:
             instruments[symbol] = {
                 "candles_1s": c.candles_1s, "cob_frames": c.cob_frames, "predictions": c.predictions,
                 "skipped_inferences": c.skipped_inferences, "decisions": c.decisions,
+                "model_predictions": dict(sorted(c.model_predictions.items())), "history_errors": c.history_errors,
                 "sequence_gaps": c.sequence_gaps,
                 "mean_completeness": round(c.completeness_sum / c.completeness_n, 4) if c.completeness_n else None,
             }
@@ -323,11 +339,6 @@ def _aggregate(symbol: str, timeframe: str, open_time: int, parts: list[CandleEv
     )
 
 
-def _incomplete_reason(completeness: dict[str, float], minimum: float) -> str:
-    low = ", ".join(f"{k} {v:.2f}" for k, v in completeness.items() if k != "overall" and v < 1.0)
-    return f"completeness {completeness['overall']:.2f} < {minimum:.2f} ({low})"
-
-
 def _candle_payload(c: CandleEvent) -> dict:
     return {"t": c.open_time, "o": c.open, "h": c.high, "l": c.low, "c": c.close, "v": round(c.volume, 6)}
 
@@ -337,8 +348,3 @@ def _frame_payload(f) -> dict:
             "bid": [round(float(v), 2) for v in f.bid_usd], "ask": [round(float(v), 2) for v in f.ask_usd],
             "imbalance": [round(float(v), 4) for v in f.imbalance], "imbalance_5": round(f.imbalance_5, 4),
             "ma": {k: round(v, 4) for k, v in f.imbalance_ma.items()}}
-
-
-def _prediction_payload(p) -> dict:
-    return {"status": p.status, "action": p.action, "confidence": p.confidence, "reason": p.reason,
-            "probs": {"BUY": p.prob_buy, "SELL": p.prob_sell, "HOLD": p.prob_hold}}

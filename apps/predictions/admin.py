@@ -1,13 +1,48 @@
-from django.contrib import admin
+from django.contrib import admin, messages
 
-from apps.predictions.models import ModelCheckpoint, Prediction
+from apps.predictions import services
+from apps.predictions.models import ModelCheckpoint, ModelSetting, Prediction, RegistrySettings
 
 
 @admin.register(ModelCheckpoint)
 class ModelCheckpointAdmin(admin.ModelAdmin):
-    list_display = ("model_name", "version", "is_active", "validation_metric", "data_start", "data_end", "created_at")
-    list_filter = ("model_name", "is_active")
-    readonly_fields = ("sha256", "path", "config", "metrics", "created_at")
+    list_display = ("model_name", "version", "is_active", "pinned", "validation_metric", "data_start", "data_end",
+                    "created_at", "load_error")
+    list_filter = ("model_name", "is_active", "pinned")
+    readonly_fields = ("sha256", "path", "config", "metrics", "created_at", "is_active", "pinned", "load_error")
+    actions = ("rollback_to_checkpoint", "unpin_model")
+
+    @admin.action(description="Roll back: make the selected checkpoint live (pinned; one per model)")
+    def rollback_to_checkpoint(self, request, queryset):
+        if queryset.values("model_name").distinct().count() != queryset.count():
+            self.message_user(request, "Select at most one checkpoint per model.", messages.ERROR)
+            return
+        for checkpoint in queryset:
+            services.checkpoint_rollback(checkpoint=checkpoint)
+            self.message_user(request, f"{checkpoint} is now live; the engine loads it at its next start.")
+
+    @admin.action(description="Unpin: the best-ranked checkpoint of the selected models becomes live again")
+    def unpin_model(self, request, queryset):
+        for model_name in sorted(set(queryset.values_list("model_name", flat=True))):
+            live = services.checkpoint_unpin(model_name=model_name)
+            self.message_user(request, f"{model_name}: {live or 'no checkpoint'} is live.")
+
+
+@admin.register(RegistrySettings)
+class RegistrySettingsAdmin(admin.ModelAdmin):
+    list_display = ("__str__", "keep_top_n", "history_max_count", "history_max_age_days")
+
+    def has_add_permission(self, request):
+        return not RegistrySettings.objects.exists()
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(ModelSetting)
+class ModelSettingAdmin(admin.ModelAdmin):
+    list_display = ("model_name", "enabled")
+    list_editable = ("enabled",)
 
 
 @admin.register(Prediction)

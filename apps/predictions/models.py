@@ -1,4 +1,5 @@
-"""Model registry (checkpoints) and inference history (predictions)."""
+"""Model registry (checkpoints), its settings, and inference history (predictions)."""
+from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q
 
@@ -18,6 +19,10 @@ class ModelCheckpoint(models.Model):
     data_start = models.DateTimeField(null=True, blank=True)
     data_end = models.DateTimeField(null=True, blank=True)
     is_active = models.BooleanField(default=False)
+    pinned = models.BooleanField(
+        default=False, help_text="Rolled back to by an admin: stays live instead of the best-ranked checkpoint"
+    )
+    load_error = models.TextField(blank=True, help_text="Why the file could not be loaded the last time it was tried")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -26,11 +31,50 @@ class ModelCheckpoint(models.Model):
             models.UniqueConstraint(
                 fields=["model_name"], condition=Q(is_active=True), name="checkpoint_one_active_per_model"
             ),
+            models.UniqueConstraint(
+                fields=["model_name"], condition=Q(pinned=True), name="checkpoint_one_pinned_per_model"
+            ),
         ]
         ordering = ["model_name", "-created_at"]
 
     def __str__(self) -> str:
         return f"{self.model_name}:{self.version}"
+
+
+class RegistrySettings(models.Model):
+    """Admin-editable settings of the registry and the inference history (one row, pk=1)."""
+
+    keep_top_n = models.PositiveSmallIntegerField(
+        default=5, validators=[MinValueValidator(1)],
+        help_text="Checkpoints kept per model, best validation metric first; the others are deleted (file and row)",
+    )
+    history_max_count = models.PositiveIntegerField(
+        default=200_000,
+        help_text="Predictions kept per instrument and model, newest first (0 = no limit); ~2.3 days at one per second, "
+        "~14 KB each with its input package",
+    )
+    history_max_age_days = models.PositiveIntegerField(
+        default=7, help_text="Predictions older than this many days are deleted (0 = no limit)"
+    )
+
+    class Meta:
+        verbose_name_plural = "registry settings"
+
+    def __str__(self) -> str:
+        return f"keep top {self.keep_top_n}, history {self.history_max_count} rows / {self.history_max_age_days} days"
+
+
+class ModelSetting(models.Model):
+    """Per model family (ml.models.specs): whether the engine and the inference task run it."""
+
+    model_name = models.CharField(max_length=64, unique=True)
+    enabled = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["model_name"]
+
+    def __str__(self) -> str:
+        return f"{self.model_name} ({'enabled' if self.enabled else 'disabled'})"
 
 
 class Prediction(models.Model):
@@ -57,6 +101,9 @@ class Prediction(models.Model):
     prob_hold = models.FloatField(null=True, blank=True)
     confidence = models.FloatField(null=True, blank=True)
     completeness = models.JSONField(default=dict, help_text="Per component and overall, in [0, 1]")
+    output = models.JSONField(
+        default=dict, blank=True, help_text="ModelOutput without the hidden vector: version, predicted returns, metadata"
+    )
     input_package = models.BinaryField(null=True, blank=True, help_text="zlib-compressed npz of the input")
     created_at = models.DateTimeField(auto_now_add=True)
 

@@ -1,159 +1,356 @@
-"""Writes for the model registry and the inference history."""
+"""Writes for the model registry (ranked checkpoints of every model family) and the inference history.
+
+Registry rules, per model family (ml.models.specs):
+
+- each checkpoint has a validation metric (higher is better; VALIDATION_METRIC names it per model);
+- only the top ``RegistrySettings.keep_top_n`` (admin, default 5) are kept: the others lose their
+  file and their row. The live (active) checkpoint is never pruned, so a rollback survives;
+- the live checkpoint is the pinned one (an admin rollback) if any, else the best-ranked one;
+- loading walks that order; a missing, corrupt or incompatible file is logged, its reason stored
+  in ``load_error``, and the next one is tried. With none loadable, files found on disk are
+  registered, and only then is a new checkpoint trained (first start).
+"""
 from __future__ import annotations
 
-import io
 import logging
-import zlib
+import math
 from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
-import numpy as np
 from django.conf import settings
 from django.db import transaction
 
 from apps.market.convert import ms_to_datetime
 from apps.market.models import Instrument
 from apps.predictions.models import ModelCheckpoint, Prediction
+from apps.predictions.selectors import checkpoint_ranked, registry_settings_get
+from ml.features.package import pack_input, unpack_input  # noqa: F401  (the history's public API)
 
 logger = logging.getLogger(__name__)
 
+Progress = Callable[[float, str], None]
 CNN_NAME = "cnn"
-# The CNN learns from 1m history that ends before the recorded order-book session (2024-08-08
+# Candle models learn from 1m history that ends before the recorded order-book session (2024-08-08
 # 23:54 UTC), so the replay stays out of sample.
 CNN_TRAIN_END_MS = 1723158000000  # 2024-08-08 23:00:00 UTC
+VALIDATION_METRIC = {"cnn": "val_macro_f1", "dqn": "val_mean_reward_bps", "transformer": "val_macro_f1"}
 
 
-def checkpoint_register(*, model_name: str, version: str, path: Path, sha256: str, config: dict,
-                        metrics: dict, data_range: tuple[int, int], validation_metric: float | None,
-                        activate: bool = True) -> ModelCheckpoint:
-    """Register a saved checkpoint file; with ``activate`` it becomes the model's live one."""
-    with transaction.atomic():
-        if activate:
-            ModelCheckpoint.objects.filter(model_name=model_name, is_active=True).update(is_active=False)
-        checkpoint, _ = ModelCheckpoint.objects.update_or_create(
-            model_name=model_name,
-            version=version,
-            defaults={
-                "path": str(path), "sha256": sha256, "config": config, "metrics": metrics,
-                "validation_metric": validation_metric, "data_start": ms_to_datetime(data_range[0]),
-                "data_end": ms_to_datetime(data_range[1]), "is_active": activate,
-            },
-        )
-    return checkpoint
+@dataclass
+class Trained:
+    """What a trainer returns: a model (with .config), its metrics and data range (ms)."""
+
+    model: Any
+    metrics: dict
+    data_range: tuple[int, int]
 
 
-def cnn_train_and_register(*, progress: Callable[[float, str], None] | None = None) -> ModelCheckpoint:
-    """Train the multi-timeframe CNN on the recorded ETHUSDT 1m/1h/1d history, save, register.
-
-    Raises FileNotFoundError when the history files are missing from GOGO_DATA_DIR.
-    """
-    from ml.models.checkpoint import save_checkpoint
+def _train_cnn(progress: Progress | None) -> Trained:
     from ml.models.cnn import CnnConfig
     from ml.training.cnn_train import default_training_history, train_cnn
 
     history = default_training_history(settings.GOGO_DATA_DIR, symbol="ETHUSDT")
-    config = CnnConfig()
     kwargs = {"epochs": settings.GOGO_CNN_EPOCHS} if settings.GOGO_CNN_EPOCHS else {}
-    result = train_cnn(history, config, train_end_ms=CNN_TRAIN_END_MS, progress=progress, **kwargs)
-    version = f"{config.version}-{result.data_range[1]}"
-    path = Path(settings.GOGO_CHECKPOINT_DIR) / f"{CNN_NAME}-{version}.pt"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    sha256 = save_checkpoint(path, result.model, config, result.metrics, result.data_range)
+    result = train_cnn(history, CnnConfig(), train_end_ms=CNN_TRAIN_END_MS, progress=progress, **kwargs)
+    return Trained(result.model, result.metrics, result.data_range)
+
+
+def _train_dqn(progress: Progress | None) -> Trained:
+    from ml.training.cnn_train import default_training_history
+    from ml.training.dqn_train import train_dqn
+
+    history = default_training_history(settings.GOGO_DATA_DIR, symbol="ETHUSDT")
+    episodes = settings.GOGO_DQN_EPISODES
+    kwargs = {"episodes": episodes} if episodes else {}
+    result = train_dqn(history, train_end_ms=CNN_TRAIN_END_MS, progress=progress, **kwargs)
+    return Trained(result.model, result.metrics, result.data_range)
+
+
+def _train_transformer(progress: Progress | None) -> Trained:
+    from ml.training.sequence_data import default_session_files, session_sequences
+    from ml.training.transformer_train import train_transformer
+
+    epochs = settings.GOGO_TRANSFORMER_EPOCHS
+    kwargs = {"epochs": epochs} if epochs else {}
+    sequences = session_sequences(default_session_files(settings.GOGO_DATA_DIR))
+    result = train_transformer(sequences, progress=progress, **kwargs)
+    return Trained(result.model, result.metrics, result.data_range)
+
+
+TRAINERS: dict[str, Callable[[Progress | None], Trained]] = {
+    "cnn": _train_cnn, "dqn": _train_dqn, "transformer": _train_transformer}
+
+
+def checkpoint_register(*, model_name: str, version: str, path: Path, sha256: str, config: dict, metrics: dict,
+                        data_range: tuple[int, int], validation_metric: float | None) -> ModelCheckpoint | None:
+    """Register a saved checkpoint file, prune the model's ranking to the top N and make the best
+    live (unless an admin pinned one). Returns the row, or None when it ranked below the top N
+    and was deleted at once. A NaN / infinite metric is stored as no metric (ranks last; Postgres
+    would sort NaN above every number)."""
+    if validation_metric is not None and not math.isfinite(validation_metric):
+        validation_metric = None
+    metrics = _finite(metrics)  # jsonb refuses NaN / Infinity
+    with transaction.atomic():
+        checkpoint, _ = ModelCheckpoint.objects.update_or_create(
+            model_name=model_name, version=version,
+            defaults={
+                "path": str(path), "sha256": sha256, "config": config, "metrics": metrics,
+                "validation_metric": validation_metric, "data_start": ms_to_datetime(data_range[0]),
+                "data_end": ms_to_datetime(data_range[1]), "load_error": "",
+            },
+        )
+        _activate(model_name, _live_choice(model_name))
+        checkpoint_prune(model_name=model_name)
+    return ModelCheckpoint.objects.filter(pk=checkpoint.pk).first()
+
+
+def _finite(value: Any) -> Any:
+    """``value`` with every non-finite float inside dicts / lists replaced by None."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
+
+
+def checkpoint_prune(*, model_name: str, keep: int | None = None) -> list[str]:
+    """Delete (file and row) every checkpoint of ``model_name`` outside the top ``keep``
+    (default: RegistrySettings.keep_top_n), except the active and the pinned one. Returns the
+    deleted versions. A file that is already gone is not an error."""
+    keep = registry_settings_get().keep_top_n if keep is None else keep
+    deleted = []
+    for checkpoint in checkpoint_ranked(model_name=model_name)[keep:]:
+        if checkpoint.is_active or checkpoint.pinned:
+            continue
+        Path(checkpoint.path).unlink(missing_ok=True)
+        checkpoint.delete()
+        deleted.append(checkpoint.version)
+        logger.info("pruned checkpoint %s:%s (%s)", model_name, checkpoint.version, checkpoint.path)
+    return deleted
+
+
+def checkpoint_rollback(*, checkpoint: ModelCheckpoint) -> ModelCheckpoint:
+    """Pin ``checkpoint`` as its model's live one (admin rollback); the engine loads it next start."""
+    with transaction.atomic():
+        ModelCheckpoint.objects.filter(model_name=checkpoint.model_name, pinned=True).update(pinned=False)
+        ModelCheckpoint.objects.filter(pk=checkpoint.pk).update(pinned=True)
+        _activate(checkpoint.model_name, checkpoint.pk)
+    logger.warning("rollback: %s pinned as the live checkpoint", checkpoint)
+    checkpoint.refresh_from_db()
+    return checkpoint
+
+
+def checkpoint_unpin(*, model_name: str) -> ModelCheckpoint | None:
+    """Drop an admin pin: the best-ranked checkpoint becomes live again. Returns it (or None)."""
+    with transaction.atomic():
+        ModelCheckpoint.objects.filter(model_name=model_name, pinned=True).update(pinned=False)
+        pk = _live_choice(model_name)
+        _activate(model_name, pk)
+    return ModelCheckpoint.objects.filter(pk=pk).first() if pk else None
+
+
+def _live_choice(model_name: str) -> int | None:
+    pinned = ModelCheckpoint.objects.filter(model_name=model_name, pinned=True).values_list("pk", flat=True).first()
+    if pinned:
+        return pinned
+    ranked = checkpoint_ranked(model_name=model_name)
+    return ranked[0].pk if ranked else None
+
+
+def _activate(model_name: str, pk: int | None) -> None:
+    ModelCheckpoint.objects.filter(model_name=model_name, is_active=True).exclude(pk=pk).update(is_active=False)
+    if pk is not None:
+        ModelCheckpoint.objects.filter(pk=pk).update(is_active=True)
+
+
+def model_train_and_register(*, model_name: str, progress: Progress | None = None) -> ModelCheckpoint | None:
+    """Train ``model_name`` on its default data (see each trainer), save and register the checkpoint.
+
+    Raises:
+        KeyError: an unknown model. FileNotFoundError: training data missing from GOGO_DATA_DIR.
+    """
+    from ml.models.checkpoint import save_checkpoint
+
+    trained = TRAINERS[model_name](progress)
+    config = trained.model.config
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
+    version = f"{config.version}-{trained.data_range[1]}-{stamp}"
+    path = Path(settings.GOGO_CHECKPOINT_DIR) / f"{model_name}-{version}.pt"
+    sha256 = save_checkpoint(path, trained.model, config, trained.metrics, trained.data_range)
     return checkpoint_register(
-        model_name=CNN_NAME, version=version, path=path, sha256=sha256, config=_config_dict(config),
-        metrics=result.metrics, data_range=result.data_range,
-        validation_metric=result.metrics.get("val_macro_f1"),
+        model_name=model_name, version=version, path=path, sha256=sha256, config=config.to_dict(),
+        metrics=trained.metrics, data_range=trained.data_range,
+        validation_metric=trained.metrics.get(VALIDATION_METRIC[model_name]),
     )
 
 
-def _config_dict(config) -> dict:
-    from dataclasses import asdict
+def cnn_train_and_register(*, progress: Progress | None = None) -> ModelCheckpoint | None:
+    """Train and register a CNN checkpoint (see model_train_and_register)."""
+    return model_train_and_register(model_name=CNN_NAME, progress=progress)
 
-    return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(config).items()}
 
+def model_load_live(*, model_name: str, device=None, progress: Progress | None = None, train_if_missing: bool = True):
+    """Load ``model_name``'s live checkpoint: pinned first, then by rank (module docstring).
 
-def cnn_load_live(*, progress: Callable[[float, str], None] | None = None):
-    """Load the live CNN checkpoint, training one first if none exists (first start).
+    Returns:
+        (model on ``device`` in eval mode, ModelCheckpoint), the checkpoint now active.
 
-    A corrupt or missing file is logged and the next registered checkpoint is tried; when none
-    loads, a new one is trained. Returns (model, ModelCheckpoint).
+    Raises:
+        LookupError: no checkpoint loads and ``train_if_missing`` is False.
     """
     from ml.models.checkpoint import CheckpointError, load_checkpoint
+    from ml.models.device import select_device
 
-    candidates = list(ModelCheckpoint.objects.filter(model_name=CNN_NAME).order_by("-is_active", "-created_at"))
-    for checkpoint in candidates:
-        try:
-            model, _meta = load_checkpoint(Path(checkpoint.path))
-        except (CheckpointError, FileNotFoundError) as exc:
-            logger.error("checkpoint %s unusable: %s", checkpoint, exc)
+    device = device or select_device()
+    for attempt in range(3):  # registered rows, then files found on disk, then a new training
+        for checkpoint in _load_order(model_name):
+            try:
+                model, _meta = load_checkpoint(Path(checkpoint.path), model_name=model_name, device=device)
+            except CheckpointError as exc:
+                logger.error("checkpoint %s unusable, trying the next best: %s", checkpoint, exc)
+                ModelCheckpoint.objects.filter(pk=checkpoint.pk).update(load_error=str(exc)[:2000])
+                continue
+            if checkpoint.load_error:
+                ModelCheckpoint.objects.filter(pk=checkpoint.pk).update(load_error="")
+            _activate(model_name, checkpoint.pk)
+            checkpoint.refresh_from_db()
+            return model, checkpoint
+        if attempt == 0:
+            model_discover_files(model_name=model_name)
+        elif train_if_missing:
+            logger.info("no usable %s checkpoint: training one", model_name)
+            model_train_and_register(model_name=model_name, progress=progress)
+        else:
+            break
+    raise LookupError(f"no loadable {model_name} checkpoint")
+
+
+def _load_order(model_name: str) -> list[ModelCheckpoint]:
+    ranked = checkpoint_ranked(model_name=model_name)
+    return sorted(ranked, key=lambda c: not c.pinned)  # stable: pinned first, then the ranking
+
+
+def cnn_load_live(*, progress: Progress | None = None):
+    """The live CNN (see model_load_live). Returns (model, ModelCheckpoint)."""
+    return model_load_live(model_name=CNN_NAME, progress=progress)
+
+
+def models_load_enabled(*, progress: Progress | None = None, device=None) -> dict[str, tuple]:
+    """Every enabled model's live (model, ModelCheckpoint), training first ones where needed."""
+    from apps.predictions.selectors import model_names_enabled
+
+    return {name: model_load_live(model_name=name, progress=progress, device=device) for name in model_names_enabled()}
+
+
+def model_discover_files(*, model_name: str) -> list[ModelCheckpoint]:
+    """Register ``<model_name>-*.pt`` files in GOGO_CHECKPOINT_DIR the registry does not know (e.g.
+    after a database reset); unloadable files are logged and skipped. Returns the new rows kept."""
+    from ml.models.checkpoint import CheckpointError, file_sha256, load_checkpoint
+
+    known = set(ModelCheckpoint.objects.filter(model_name=model_name).values_list("path", flat=True))
+    found = []
+    for path in sorted(Path(settings.GOGO_CHECKPOINT_DIR).glob(f"{model_name}-*.pt")):
+        if str(path) in known:
             continue
-        if not checkpoint.is_active:
-            ModelCheckpoint.objects.filter(model_name=CNN_NAME, is_active=True).update(is_active=False)
-            ModelCheckpoint.objects.filter(pk=checkpoint.pk).update(is_active=True)
-        return model, checkpoint
-    checkpoint = cnn_discover_files()
-    if checkpoint is None:
-        logger.info("no usable %s checkpoint: training one on the recorded history", CNN_NAME)
-        checkpoint = cnn_train_and_register(progress=progress)
-    model, _meta = load_checkpoint(Path(checkpoint.path))
-    return model, checkpoint
-
-
-def cnn_discover_files() -> ModelCheckpoint | None:
-    """Register checkpoint files found in GOGO_CHECKPOINT_DIR that the registry does not know
-    (e.g. after a database reset); activates the newest loadable one and returns it, else None."""
-    from ml.models.checkpoint import CheckpointError, load_checkpoint
-
-    directory = Path(settings.GOGO_CHECKPOINT_DIR)
-    found = None
-    for path in sorted(directory.glob(f"{CNN_NAME}-*.pt"), key=lambda p: p.stat().st_mtime):
         try:
-            _model, meta = load_checkpoint(path)
+            _model, meta = load_checkpoint(path, model_name=model_name)
         except CheckpointError as exc:
             logger.error("ignoring checkpoint file %s: %s", path, exc)
             continue
-        version = path.stem.removeprefix(f"{CNN_NAME}-")
-        found = checkpoint_register(
-            model_name=CNN_NAME, version=version, path=path, sha256=_sha256(path), config=meta["config"],
-            metrics=meta["metrics"], data_range=tuple(meta["data_range"]),
-            validation_metric=meta["metrics"].get("val_macro_f1"),
+        row = checkpoint_register(
+            model_name=model_name, version=path.stem.removeprefix(f"{model_name}-"), path=path,
+            sha256=file_sha256(path), config=meta["config"], metrics=meta["metrics"],
+            data_range=tuple(meta["data_range"]), validation_metric=meta["metrics"].get(VALIDATION_METRIC[model_name]),
         )
+        if row is not None:
+            found.append(row)
     return found
-
-
-def _sha256(path: Path) -> str:
-    import hashlib
-
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def pack_input(arrays: dict[str, np.ndarray]) -> bytes:
-    """Compress the model input arrays (npz, then zlib level 1) for the inference history."""
-    buffer = io.BytesIO()
-    np.savez(buffer, **arrays)
-    return zlib.compress(buffer.getvalue(), 1)
-
-
-def unpack_input(blob: bytes) -> dict[str, np.ndarray]:
-    """Inverse of pack_input."""
-    with np.load(io.BytesIO(zlib.decompress(blob))) as data:
-        return {k: data[k] for k in data.files}
 
 
 def prediction_record(*, instrument: Instrument, model_name: str, checkpoint: ModelCheckpoint | None,
                       ts_event_ms: int, completeness: dict[str, float], output=None, reason: str = "",
                       input_package: bytes | None = None) -> Prediction:
     """Store an inference (``output`` is an ml ModelOutput) or a skip with its reason; idempotent."""
-    defaults = {"checkpoint": checkpoint, "completeness": completeness, "reason": reason[:255],
-                "input_package": input_package}
-    if output is None:
-        defaults.update(status=Prediction.Status.SKIPPED, action="", prob_buy=None, prob_sell=None,
-                        prob_hold=None, confidence=None)
-    else:
-        defaults.update(status=Prediction.Status.PREDICTED, action=output.action,
-                        prob_buy=output.probs["BUY"], prob_sell=output.probs["SELL"],
-                        prob_hold=output.probs["HOLD"], confidence=output.confidence)
-    prediction, _ = Prediction.objects.update_or_create(
-        instrument=instrument, model_name=model_name, ts_event=ms_to_datetime(ts_event_ms), defaults=defaults
-    )
-    return prediction
+    return prediction_record_many(instrument=instrument, ts_event_ms=ts_event_ms, completeness=completeness, items=[
+        PredictionItem(model_name, checkpoint, output, reason, input_package)])[0]
+
+
+@dataclass
+class PredictionItem:
+    """One model's result at one second: an output (ModelOutput) or a skip reason."""
+
+    model_name: str
+    checkpoint: ModelCheckpoint | None
+    output: Any = None
+    reason: str = ""
+    input_package: bytes | None = None
+
+
+_PREDICTION_FIELDS = ("checkpoint", "status", "reason", "action", "prob_buy", "prob_sell", "prob_hold", "confidence",
+                      "completeness", "output", "input_package")
+
+
+def prediction_record_many(*, instrument: Instrument, ts_event_ms: int, completeness: dict[str, float],
+                           items: list[PredictionItem]) -> list[Prediction]:
+    """Store several models' results for one second in one upsert statement (INSERT ... ON CONFLICT
+    on the natural key instrument, model_name, ts_event): re-running a second replaces its rows."""
+    ts_event = ms_to_datetime(ts_event_ms)
+    rows = []
+    for item in items:
+        row = Prediction(instrument=instrument, model_name=item.model_name, checkpoint=item.checkpoint,
+                         ts_event=ts_event, completeness=completeness, reason=item.reason[:255],
+                         input_package=item.input_package, status=Prediction.Status.SKIPPED, action="", output={})
+        if item.output is not None:
+            o = item.output
+            details = o.to_dict()
+            details.pop("hidden")
+            row.status, row.action, row.confidence, row.output = Prediction.Status.PREDICTED, o.action, o.confidence, details
+            row.prob_buy, row.prob_sell, row.prob_hold = o.probs["BUY"], o.probs["SELL"], o.probs["HOLD"]
+        rows.append(row)
+    return Prediction.objects.bulk_create(rows, update_conflicts=True, unique_fields=["instrument", "model_name", "ts_event"],
+                                          update_fields=list(_PREDICTION_FIELDS))
+
+
+def prediction_prune(*, now: datetime | None = None) -> dict[str, int]:
+    """Apply the history retention of RegistrySettings: delete predictions older than
+    ``history_max_age_days``, then, per instrument and model, all but the newest
+    ``history_max_count``. Returns {"by_age": n, "by_count": n} rows deleted."""
+    cfg = registry_settings_get()
+    now = now or datetime.now(UTC)
+    by_age = by_count = 0
+    if cfg.history_max_age_days:
+        _, deleted = Prediction.objects.filter(ts_event__lt=now - timedelta(days=cfg.history_max_age_days)).delete()
+        by_age = deleted.get(Prediction._meta.label, 0)
+    if cfg.history_max_count:
+        groups = Prediction.objects.values_list("instrument_id", "model_name").distinct()
+        for instrument_id, model_name in groups:
+            rows = Prediction.objects.filter(instrument_id=instrument_id, model_name=model_name)
+            cutoff = rows.order_by("-ts_event").values_list("ts_event", flat=True)[cfg.history_max_count:][:1]
+            if cutoff:
+                _, deleted = rows.filter(ts_event__lte=cutoff[0]).delete()
+                by_count += deleted.get(Prediction._meta.label, 0)
+    if by_age or by_count:
+        logger.info("inference history retention: %d rows by age, %d by count", by_age, by_count)
+    return {"by_age": by_age, "by_count": by_count}
+
+
+def registry_defaults_ensure() -> None:
+    """Settings row, one ModelSetting per model family (enabled), and the hourly retention task in
+    django-celery-beat (``workers.history.prune_inference_history``); idempotent, admin edits kept."""
+    from django_celery_beat.models import IntervalSchedule, PeriodicTask
+
+    from apps.predictions.models import ModelSetting
+    from ml.models.specs import MODEL_NAMES
+
+    registry_settings_get()
+    for name in MODEL_NAMES:
+        ModelSetting.objects.get_or_create(model_name=name)
+    every_hour, _ = IntervalSchedule.objects.get_or_create(every=1, period=IntervalSchedule.HOURS)
+    for name, task in (("inference history retention", "workers.history.prune_inference_history"),
+                       ("COB frame retention", "workers.market.prune_cob_frames")):
+        PeriodicTask.objects.get_or_create(name=name, defaults={"task": task, "interval": every_hour, "queue": "default"})

@@ -166,6 +166,11 @@ GOGO_AUTOSTART = env.bool("GOGO_AUTOSTART", default=False)
 GOGO_REPLAY_SPEED = env("GOGO_REPLAY_SPEED", default="1")
 # Training epochs for the first-start CNN (tests lower it).
 GOGO_CNN_EPOCHS = env.int("GOGO_CNN_EPOCHS", default=0)
+# First-start DQN episodes and transformer epochs (0: the model's default; tests lower them).
+GOGO_DQN_EPISODES = env.int("GOGO_DQN_EPISODES", default=0)
+GOGO_TRANSFORMER_EPOCHS = env.int("GOGO_TRANSFORMER_EPOCHS", default=0)
+# Torch threads for batch-1 inference in the engine (1 keeps p99 low when the cores are shared).
+GOGO_INFERENCE_THREADS = env.int("GOGO_INFERENCE_THREADS", default=1)
 
 LOGGING = {
     "version": 1,

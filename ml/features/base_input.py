@@ -16,6 +16,22 @@ cob           (300, 87)   traded instrument CobFrames for seconds ts-299s .. ts:
                           bid_usd (41) | ask_usd (41) | imbalance_5, ma_1s, ma_5s, ma_15s, ma_60s
 ============  ==========  ======================================================================
 
+Derived per primary candle component (primary_1s, primary_1m, primary_1h, primary_1d), computed
+from that component's window only (so never from data after ``ts``):
+
+============  ==========  ======================================================================
+attribute     shape       content
+============  ==========  ======================================================================
+indicators    (300, 9)    RSI, MACD (line, signal, histogram), Bollinger %b and width, ATR, VWAP,
+                          OBV per row, unitless (ml/features/indicators.py)
+pivots        (5, 2)      Williams pivot levels 1-5 (ml/pivots.py, strength 1): [support,
+                          resistance] prices (USD) of each level's latest confirmed swing low /
+                          high in the window; NaN where the level has none
+============  ==========  ======================================================================
+
+``last_outputs`` carries every model's previous-second ModelOutput (cross-model feeding);
+:meth:`BaseDataInput.last_output_features` turns it into a fixed (K, 5) array.
+
 Prices in quote currency (USD), volumes in base units, COB sizes in USD. ``present[name]`` is a
 bool (300,) mask: False rows were filled (see :mod:`ml.features.rings`). No row ever holds
 data from after the end of second ``ts``: a 1m/1h/1d candle is used only once
@@ -24,12 +40,14 @@ data from after the end of second ``ts``: a 1m/1h/1d candle is used only once
 from __future__ import annotations
 
 import logging
+from collections import OrderedDict
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from ml.features.indicators import INDICATOR_NAMES, indicators
 from ml.features.rings import TIMEFRAME_MS, CandleRing, FrameRing, cob_width
-from ml.models.output import ModelOutput
+from ml.models.output import ACTIONS, ModelOutput
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +62,9 @@ COMPONENT_SHAPES: dict[str, tuple[int, int]] = {
 }
 PRIMARY_TIMEFRAMES = {
     "primary_1s": "1s", "primary_1m": "1m", "primary_1h": "1h", "primary_1d": "1d"}
+PIVOT_LEVELS = 5
+INDICATOR_SHAPE = (WINDOW, len(INDICATOR_NAMES))  # (300, 9)
+PIVOT_SHAPE = (PIVOT_LEVELS, 2)  # [support, resistance] per level
 
 
 class InputError(ValueError):
@@ -69,6 +90,9 @@ class BaseDataInput:
         components: name -> float32 array of ``COMPONENT_SHAPES[name]``.
         present: name -> bool (300,) mask of rows backed by real data.
         last_outputs: model name -> that model's latest ModelOutput (for stacking models).
+        indicators: primary candle component -> float32 (300, 9) (module docstring); empty when
+            built with ``derived=False``.
+        pivots: primary candle component -> float64 (5, 2) [support, resistance] per level.
     """
 
     symbol: str
@@ -77,6 +101,18 @@ class BaseDataInput:
     components: dict[str, np.ndarray]
     present: dict[str, np.ndarray]
     last_outputs: dict[str, ModelOutput] = field(default_factory=dict)
+    indicators: dict[str, np.ndarray] = field(default_factory=dict)
+    pivots: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def last_output_features(self, model_names: tuple[str, ...]) -> np.ndarray:
+        """Cross-model features: float32 (K, 5) per named model [known, P(BUY), P(SELL), P(HOLD),
+        confidence]; a row of zeros for a model without a previous output."""
+        out = np.zeros((len(model_names), 2 + len(ACTIONS)), dtype=np.float32)
+        for i, name in enumerate(model_names):
+            o = self.last_outputs.get(name)
+            if o is not None:
+                out[i] = [1.0, *(o.probs[a] for a in ACTIONS), o.confidence]
+        return out
 
     def completeness(self) -> dict[str, float]:
         """Share of the 300 required rows present, per component, in [0, 1].
@@ -109,6 +145,12 @@ class BaseDataInput:
             if mask is None or mask.shape != (shape[0],) or mask.dtype != np.bool_:
                 got = None if mask is None else (mask.shape, str(mask.dtype))
                 raise InputShapeError(f"present[{name!r}]: expected bool ({shape[0]},), got {got}")
+        for what, arrays, shape in (("indicators", self.indicators, INDICATOR_SHAPE),
+                                    ("pivots", self.pivots, PIVOT_SHAPE)):
+            for name, arr in arrays.items():
+                if name not in PRIMARY_TIMEFRAMES or arr.shape != shape:
+                    raise InputShapeError(f"{what}[{name!r}]: expected a primary component with shape "
+                                          f"{shape}, got {arr.shape}")
 
     def require_complete(self, names: tuple[str, ...], minimum: float) -> None:
         """Refuse input whose named components have less than ``minimum`` rows present.
@@ -134,7 +176,8 @@ def last_closed_open_time(ts: int, timeframe: str) -> int:
 def build_base_data_input(*, ts: int, symbol: str, reference_symbol: str,
                           rings: dict[str, CandleRing], reference_ring: CandleRing | None,
                           frame_ring: FrameRing | None,
-                          last_outputs: dict[str, ModelOutput] | None = None) -> BaseDataInput:
+                          last_outputs: dict[str, ModelOutput] | None = None,
+                          derived: bool = True) -> BaseDataInput:
     """Assemble the BaseDataInput at the close of exchange second ``ts`` from the hot rings.
 
     Args:
@@ -143,6 +186,7 @@ def build_base_data_input(*, ts: int, symbol: str, reference_symbol: str,
             a missing timeframe gives a zero component with no row present.
         reference_ring: 1s candles of the reference instrument (or None).
         frame_ring: CobFrames of the primary instrument (or None).
+        derived: compute the indicators and pivots of the primary candle components.
 
     Raises:
         ValueError: ts is not a whole second, or a ring's timeframe differs from its key.
@@ -172,5 +216,44 @@ def build_base_data_input(*, ts: int, symbol: str, reference_symbol: str,
     inputs = BaseDataInput(symbol=symbol, reference_symbol=reference_symbol, ts=ts,
                            components=components, present=present,
                            last_outputs=dict(last_outputs or {}))
+    if derived:
+        inputs.indicators, inputs.pivots = derived_features(components)
     inputs.validate()
     return inputs
+
+
+_DERIVED_CACHE: OrderedDict[tuple[str, bytes], tuple[np.ndarray, np.ndarray]] = OrderedDict()
+_DERIVED_CACHE_SIZE = 16
+
+
+def derived_features(components: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Indicators (300, 9) and pivot levels (5, 2) of each primary candle component's window.
+
+    Both depend on the window's values only, so they are cached by those values: the 1m/1h/1d
+    windows change once a minute / hour / day and cost nothing the other seconds. A window whose
+    pivots cannot be computed (a candle with high < low) gets NaN levels and a warning."""
+    from ml.pivots import williams_pivots
+
+    ind_out, piv_out, todo = {}, {}, []
+    for name in PRIMARY_TIMEFRAMES:
+        hit = _DERIVED_CACHE.get((name, components[name].tobytes()))
+        if hit is None:
+            todo.append(name)
+        else:
+            ind_out[name], piv_out[name] = hit
+    if todo:
+        stacked = indicators(np.stack([components[n] for n in todo]))  # (K, 300, 9), one batched pass
+        for name, ind in zip(todo, stacked, strict=True):
+            try:
+                piv = williams_pivots(components[name][:, 1], components[name][:, 2],
+                                      levels=PIVOT_LEVELS).support_resistance()  # (5, 2)
+            except ValueError as exc:
+                logger.warning("pivots of %s not computed: %s", name, exc)
+                piv = np.full(PIVOT_SHAPE, np.nan)
+            ind.setflags(write=False)
+            piv.setflags(write=False)
+            ind_out[name], piv_out[name] = ind, piv
+            _DERIVED_CACHE[(name, components[name].tobytes())] = (ind, piv)
+            while len(_DERIVED_CACHE) > _DERIVED_CACHE_SIZE:
+                _DERIVED_CACHE.popitem(last=False)
+    return ind_out, piv_out

@@ -17,6 +17,9 @@ COB bid/ask USD     ``log1p(usd) / log1p(total)``        total = sum of all 2(2N
 (per bucket)                                             of that frame (USD); in [0, 1],
                                                          0 when the frame is empty
 imbalance_5, MAs    as is, clipped to [-1, 1]            ``(bid - ask) / (bid + ask)``
+indicators          as computed (ml/features/indicators)  unitless by construction
+pivot levels        ``log(price / c_last)``, ``known``   per level [support, resistance];
+                                                         0 and known = 0 where NaN
 ==================  ===================================  ====================================
 
 Price features are unitless log ratios (about ±0.01 over 300 1m candles, ±0.5 over 300 days);
@@ -114,3 +117,19 @@ def normalize_input(inputs: BaseDataInput,
         else:
             raise KeyError(f"unknown component {name!r}")
     return out
+
+
+def normalize_pivots(levels: np.ndarray, last_close: float) -> np.ndarray:
+    """Normalize Williams pivot levels (BaseDataInput.pivots[name]).
+
+    Args:
+        levels: (L, 2) [support, resistance] prices (USD), NaN where unknown.
+        last_close: close of the component's newest row (USD).
+
+    Returns:
+        float32 (L, 4): [log(support / c), log(resistance / c), support known, resistance known];
+        the log ratios are 0 where the level is unknown or a price is not positive.
+    """
+    known = np.isfinite(levels) & (levels > 0) & (last_close > 0)
+    ratio = np.log(np.divide(levels, last_close, out=np.ones_like(levels, dtype=np.float64), where=known))
+    return np.concatenate([ratio, known.astype(np.float64)], axis=1).astype(np.float32)

@@ -1,4 +1,7 @@
-"""Save and load CNN checkpoints: weights plus the config that rebuilds the model.
+"""Save and load model checkpoints: weights plus the config that rebuilds the model.
+
+Every model family of :mod:`ml.models.specs` (CNN, DQN, transformer) uses this one format; the
+``model_class`` key names the nn.Module and picks the config class that rebuilds it.
 
 File content (``torch.save`` of a plain dict, loadable with ``torch.load(weights_only=True)``):
 
@@ -6,8 +9,8 @@ File content (``torch.save`` of a plain dict, loadable with ``torch.load(weights
 key               value
 ================  =====================================================================
 format_version    int, :data:`FORMAT_VERSION`
-model_class       "MultiTimeframeCNN"
-config            CnnConfig.to_dict()
+model_class       the module's class name, e.g. "MultiTimeframeCNN", "QNetwork"
+config            <Config>.to_dict()
 state_dict        parameter and buffer tensors
 metrics           JSON-like dict from training (floats, ints, strings, nested dicts)
 data_range        {"start_ms": int, "end_ms": int}: the candle open times trained on
@@ -26,20 +29,20 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch import nn
 
-from ml.models.cnn import CnnConfig, MultiTimeframeCNN
+from ml.models.specs import SPECS, spec_for_module
 
 logger = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
-MODEL_CLASS = "MultiTimeframeCNN"
 
 
 class CheckpointError(Exception):
     """A checkpoint file is missing, corrupt, truncated or incompatible with this code."""
 
 
-def save_checkpoint(path: str | Path, model: MultiTimeframeCNN, config: CnnConfig,
+def save_checkpoint(path: str | Path, model: nn.Module, config: Any,
                     metrics: dict[str, Any], data_range: tuple[int, int]) -> str:
     """Write a checkpoint atomically (temp file + rename).
 
@@ -54,13 +57,15 @@ def save_checkpoint(path: str | Path, model: MultiTimeframeCNN, config: CnnConfi
     """
     if config != model.config:
         raise ValueError("config does not match model.config")
+    if spec_for_module(type(model).__name__) is None:
+        raise ValueError(f"{type(model).__name__} is not a model family of ml.models.specs")
     try:
         plain_metrics = json.loads(json.dumps(metrics))  # plain types only (weights_only load)
     except TypeError as exc:
         raise ValueError(f"metrics are not JSON-serializable: {exc}") from exc
     payload = {
         "format_version": FORMAT_VERSION,
-        "model_class": MODEL_CLASS,
+        "model_class": type(model).__name__,
         "config": config.to_dict(),
         "state_dict": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
         "metrics": plain_metrics,
@@ -82,12 +87,16 @@ def save_checkpoint(path: str | Path, model: MultiTimeframeCNN, config: CnnConfi
     return digest
 
 
-def load_checkpoint(path: str | Path) -> tuple[MultiTimeframeCNN, dict[str, Any]]:
-    """Rebuild a model from a checkpoint file alone (eval mode, CPU).
+def load_checkpoint(path: str | Path, *, model_name: str | None = None,
+                    device: torch.device | str = "cpu") -> tuple[nn.Module, dict[str, Any]]:
+    """Rebuild a model from a checkpoint file alone (eval mode, on ``device``).
+
+    Args:
+        model_name: when given ("cnn", "dqn", ...), a file of another model family is refused.
 
     Returns:
         (model, meta) with meta keys format_version, config (plain dict, JSON-serializable;
-        the CnnConfig itself is ``model.config``), metrics, data_range ((start_ms, end_ms)),
+        the config object itself is ``model.config``), model_class, metrics, data_range ((start_ms, end_ms)),
         created, sha256, size_bytes.
 
     Raises:
@@ -105,20 +114,25 @@ def load_checkpoint(path: str | Path) -> tuple[MultiTimeframeCNN, dict[str, Any]
     if not isinstance(payload, dict):
         raise CheckpointError(f"checkpoint {path}: expected a dict, got {type(payload).__name__}")
     version = payload.get("format_version")
-    if version != FORMAT_VERSION or payload.get("model_class") != MODEL_CLASS:
+    spec = spec_for_module(str(payload.get("model_class")))
+    if version != FORMAT_VERSION or spec is None:
         raise CheckpointError(f"checkpoint {path}: format {version!r} / model "
                               f"{payload.get('model_class')!r}, this code reads format "
-                              f"{FORMAT_VERSION} / {MODEL_CLASS}")
+                              f"{FORMAT_VERSION} / {[s.module_class.__name__ for s in SPECS.values()]}")
+    if model_name is not None and spec.name != model_name:
+        raise CheckpointError(f"checkpoint {path} holds a {spec.name!r} model "
+                              f"({spec.module_class.__name__}), expected {model_name!r}")
     try:
-        config = CnnConfig.from_dict(payload["config"])
-        model = MultiTimeframeCNN(config)
+        config = spec.config_class.from_dict(payload["config"])
+        model = spec.module_class(config)
         model.load_state_dict(payload["state_dict"], strict=True)
         data_range = (int(payload["data_range"]["start_ms"]), int(payload["data_range"]["end_ms"]))
     except (KeyError, TypeError, ValueError, RuntimeError) as exc:
         raise CheckpointError(f"checkpoint {path} is incompatible with this code: {exc}") from exc
-    model.eval()
+    model.to(device).eval()
     meta = {
         "format_version": version,
+        "model_class": spec.module_class.__name__,
         "config": config.to_dict(),
         "metrics": payload.get("metrics", {}),
         "data_range": data_range,

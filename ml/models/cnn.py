@@ -25,6 +25,7 @@ from torch import nn
 
 from ml.features.base_input import COMPONENT_SHAPES, BaseDataInput
 from ml.features.normalize import normalize_input
+from ml.models.device import model_device
 from ml.models.output import ACTIONS, ModelOutput
 
 logger = logging.getLogger(__name__)
@@ -154,7 +155,7 @@ class MultiTimeframeCNN(nn.Module):
 
 def predict(model: MultiTimeframeCNN, inputs: BaseDataInput, *,
             min_completeness: float = 0.9) -> ModelOutput:
-    """Run the model on one BaseDataInput (CPU, batch 1; puts the model in eval mode).
+    """Run the model on one BaseDataInput (batch 1 on the model's device; puts it in eval mode).
 
     Args:
         min_completeness: minimum share of present rows in each component the model uses.
@@ -172,17 +173,18 @@ def predict(model: MultiTimeframeCNN, inputs: BaseDataInput, *,
     names = model.config.components
     inputs.require_complete(names, min_completeness)
     feats = normalize_input(inputs, names)
-    batch = {name: torch.from_numpy(feats[name]).unsqueeze(0) for name in names}  # (1, 300, C)
+    device = model_device(model)
+    batch = {name: torch.from_numpy(feats[name]).unsqueeze(0).to(device) for name in names}  # (1, 300, C)
     model.eval()
     with torch.inference_mode():
         logits, hidden = model(batch)
-        probs = torch.softmax(logits, dim=-1)[0].double().numpy()  # (3,)
+        probs = torch.softmax(logits, dim=-1)[0].double().cpu().numpy()  # (3,)
     completeness = inputs.completeness()
     return ModelOutput.from_probs(
         model_name=MODEL_NAME,
         model_version=model.config.version,
         probs=probs / probs.sum(),
-        hidden=hidden[0].numpy().astype(np.float32),
+        hidden=hidden[0].cpu().numpy().astype(np.float32),
         metadata={
             "ts": inputs.ts,
             "symbol": inputs.symbol,

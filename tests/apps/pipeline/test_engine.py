@@ -1,9 +1,11 @@
 """Engine behaviour on a slice of the recorded session (a few hundred seconds)."""
 from itertools import islice
 
+import numpy as np
 import pytest
 
 from apps.market.models import DataGap
+from apps.pipeline import engine as engine_module
 from apps.pipeline.engine import Engine
 from apps.pipeline.runner import default_recordings
 
@@ -32,3 +34,51 @@ def test_each_update_carries_the_candle_frame_and_completeness_of_the_second():
     assert frame["first"] <= frame["mid"] < frame["first"] + 41 * frame["width"]
     assert update["prediction"]["status"] == "skipped"
     assert 0 <= update["completeness"]["overall"] < 0.8
+
+
+def test_every_enabled_model_predicts_each_second_and_its_output_is_fed_to_the_next(settings):
+    from apps.predictions.models import Prediction
+
+    settings.GOGO_MIN_COMPLETENESS = 0.0  # run the models from the first second on
+    engine = Engine(recordings=default_recordings(), accounts=[])
+    seen_last_outputs = []
+    build = engine_module.build_base_data_input
+
+    def spy(**kwargs):
+        seen_last_outputs.append(sorted(kwargs["last_outputs"]))
+        return build(**kwargs)
+
+    engine_module.build_base_data_input = spy
+    try:
+        updates = list(islice(engine.run(), 65))
+    finally:
+        engine_module.build_base_data_input = build
+    first, last = updates[0]["prediction"], updates[-1]["prediction"]
+    assert sorted(first["models"]) == ["cnn", "dqn"]  # the transformer waits for 60 s of 1s data
+    assert sorted(last["models"]) == ["cnn", "dqn", "transformer"]
+    mean_buy = sum(m["probs"]["BUY"] for m in last["models"].values()) / 3
+    assert last["probs"]["BUY"] == pytest.approx(mean_buy, abs=1e-9)  # the orchestrator's input: the mean
+    assert seen_last_outputs[0] == [] and seen_last_outputs[1] == ["cnn", "dqn"]
+    assert seen_last_outputs[-1] == ["cnn", "dqn", "transformer"]
+    counts = engine.counters["ETHUSDT"]
+    assert counts.model_predictions["cnn"] == counts.predictions == 65 and counts.history_errors == 0
+    assert Prediction.objects.filter(model_name="transformer", status="predicted").count() \
+        == counts.model_predictions["transformer"] > 0
+
+
+def test_the_worker_input_rebuilt_from_the_database_equals_the_engine_ring_input():
+    from apps.predictions.inference import inference_input_from_db
+    from ml.features.base_input import build_base_data_input
+
+    engine = Engine(recordings=default_recordings(), accounts=[])
+    updates = list(islice(engine.run(), 70))
+    engine.flush()
+    ts = updates[-1]["ts"]
+    rings = engine.rings["ETHUSDT"]
+    live = build_base_data_input(ts=ts, symbol="ETHUSDT", reference_symbol="BTCUSDT", rings=rings,
+                                 reference_ring=engine.rings["BTCUSDT"]["1s"], frame_ring=engine.frame_rings["ETHUSDT"])
+    stored = inference_input_from_db(instrument=engine.traded, reference=engine.reference, ts_ms=ts)
+    assert stored.completeness() == live.completeness()
+    for name, values in live.components.items():
+        np.testing.assert_allclose(stored.components[name], values, rtol=1e-6, err_msg=name)
+        np.testing.assert_array_equal(stored.present[name], live.present[name])

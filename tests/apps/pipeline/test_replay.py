@@ -44,6 +44,12 @@ def test_the_replay_runs_the_whole_pipeline_and_a_second_run_changes_nothing(eag
     assert eth["predictions"] + eth["skipped_inferences"] == eth["cob_frames"]
     assert btc["predictions"] == btc["decisions"] == 0
     assert eth["decisions"] == eth["predictions"]
+    # Every enabled model stores one row per second (a prediction, or a skip with its reason).
+    assert eth["model_predictions"]["cnn"] == eth["model_predictions"]["dqn"] == eth["predictions"]
+    assert 300 < eth["model_predictions"]["transformer"] <= eth["predictions"]
+    assert eth["history_errors"] == 0
+    for name in ("cnn", "dqn", "transformer"):
+        assert Prediction.objects.filter(instrument__symbol="ETHUSDT", model_name=name).count() == eth["cob_frames"]
     assert 0.5 < eth["mean_completeness"] < 1.0
     account = first["accounts"]["gogo-replay/paper"]
     assert account["orders"] >= 20  # one per 20 s cooldown over ~470 s of predictions

@@ -67,3 +67,11 @@ def test_normalize_input_covers_every_component() -> None:
     assert all(a.dtype == np.float32 for a in out.values())
     np.testing.assert_allclose(out["primary_1m"][:, 4], math.log1p(1.0))  # v / mean(v) = 1
     assert list(normalize_input(inputs, ("primary_1d",))) == ["primary_1d"]
+
+
+def test_pivot_levels_become_log_ratios_to_the_last_close_with_a_known_flag() -> None:
+    from ml.features.normalize import normalize_pivots
+
+    levels = np.array([[95.0, 110.0], [np.nan, 120.0]])
+    out = normalize_pivots(levels, 100.0)
+    np.testing.assert_allclose(out, [[np.log(0.95), np.log(1.1), 1, 1], [0, np.log(1.2), 0, 1]], atol=1e-6)

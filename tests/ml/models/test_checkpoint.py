@@ -80,3 +80,20 @@ def test_save_refuses_metrics_that_are_not_plain_data(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="JSON"):
         save_checkpoint(tmp_path / "x.pt", model, model.config, {"bad": object()}, RANGE)
     assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("family", ["dqn", "transformer"])
+def test_every_model_family_round_trips_and_refuses_another_family_name(family, tmp_path: Path) -> None:
+    from ml.models.specs import spec_for
+
+    torch.manual_seed(0)
+    spec = spec_for(family)
+    model = spec.module_class(spec.config_class())
+    path = tmp_path / f"{family}.pt"
+    save_checkpoint(path, model, model.config, METRICS, RANGE)
+    loaded, meta = load_checkpoint(path, model_name=family)
+    assert type(loaded) is spec.module_class and meta["model_class"] == spec.module_class.__name__
+    for key, value in model.state_dict().items():
+        torch.testing.assert_close(loaded.state_dict()[key], value, rtol=0, atol=0)
+    with pytest.raises(CheckpointError, match=f"holds a '{family}' model"):
+        load_checkpoint(path, model_name="cnn")

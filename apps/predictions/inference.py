@@ -1,0 +1,166 @@
+"""Inference services: run every enabled model on one BaseDataInput and store each output.
+
+Two callers, one code path (:func:`inference_run`):
+
+- the engine (embedded default, replay, ingest worker) builds the BaseDataInput from its in-memory
+  rings each second and calls it in-process;
+- the Celery task ``workers.inference.run_inference`` (queue ``inference``, for a separate ML
+  worker) rebuilds the input from the stored candles and COB frames (:func:`inference_input_from_db`)
+  and calls the same function with the worker's cached models (:func:`worker_models`).
+
+Storage failures (the inference history) are logged and counted and never stop the predictions:
+each row is written in its own savepoint.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+import numpy as np
+from django.db import DatabaseError, transaction
+
+from apps.market import selectors as market_selectors
+from apps.market.convert import ms_to_datetime
+from apps.market.models import Instrument
+from apps.predictions.models import ModelCheckpoint, Prediction
+from apps.predictions.services import PredictionItem, pack_input, prediction_record_many
+from ml.features.base_input import WINDOW, BaseDataInput, InputError, build_base_data_input
+from ml.features.rings import TIMEFRAME_MS, CandleRing, FrameRing
+from ml.market.events import CobFrame as CobFrameEvent
+from ml.models.output import ModelOutput
+from ml.models.specs import spec_for
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class InferenceResult:
+    """Outputs of one second: model name -> ModelOutput (models that predicted), the stored rows
+    (model name -> Prediction; absent when storing failed), skip reasons, storage failures."""
+
+    outputs: dict[str, ModelOutput] = field(default_factory=dict)
+    rows: dict[str, Prediction] = field(default_factory=dict)
+    skipped: dict[str, str] = field(default_factory=dict)
+    storage_errors: int = 0
+
+
+def inference_run(*, instrument: Instrument, inputs: BaseDataInput, models: dict[str, tuple],
+                  store_inputs: bool = True, min_completeness: float | None = None) -> InferenceResult:
+    """Run each model (name -> (nn.Module, ModelCheckpoint)) on ``inputs`` and store every result.
+
+    A model whose own components are too incomplete, or that raises, is stored as skipped with
+    the reason (errors are logged with their traceback). With
+    ``min_completeness`` set and the overall completeness below it, no model runs and each is
+    stored as skipped (the engine's gate). Each stored prediction carries the compressed arrays
+    the model read (``spec.package``) when ``store_inputs``.
+    """
+    result = InferenceResult()
+    completeness = inputs.completeness()
+    gate = _gate_reason(completeness, min_completeness)
+    packages: dict[tuple, bytes] = {}
+    items = []
+    for name, (model, checkpoint) in models.items():
+        spec = spec_for(name)
+        if gate:
+            result.skipped[name] = gate
+            items.append(PredictionItem(name, checkpoint, reason=gate))
+            continue
+        try:
+            output = spec.predict(model, inputs)
+        except InputError as exc:
+            result.skipped[name] = str(exc)
+            items.append(PredictionItem(name, checkpoint, reason=str(exc)))
+            continue
+        except Exception as exc:  # one broken model must not stop the others or the engine
+            logger.exception("inference: model %s failed at %d", name, inputs.ts)
+            result.skipped[name] = f"model error: {type(exc).__name__}: {exc}"
+            items.append(PredictionItem(name, checkpoint, reason=result.skipped[name]))
+            continue
+        result.outputs[name] = output
+        package = None
+        if store_inputs:
+            arrays = spec.package(model, inputs)
+            key = tuple(sorted((k, v.shape) for k, v in arrays.items()))
+            package = packages.get(key) or packages.setdefault(key, pack_input(arrays))
+        items.append(PredictionItem(name, checkpoint, output=output, input_package=package))
+    _store(result, instrument=instrument, ts_event_ms=inputs.ts, completeness=completeness, items=items)
+    return result
+
+
+def _gate_reason(completeness: dict[str, float], minimum: float | None) -> str:
+    if minimum is None or completeness["overall"] >= minimum:
+        return ""
+    low = ", ".join(f"{k} {v:.2f}" for k, v in completeness.items() if k != "overall" and v < 1.0)
+    return f"completeness {completeness['overall']:.2f} < {minimum:.2f} ({low})"
+
+
+def _store(result: InferenceResult, *, items: list[PredictionItem], **kwargs) -> None:
+    if not items:
+        return
+    try:
+        with transaction.atomic():  # a savepoint: a failed write leaves the caller's transaction usable
+            rows = prediction_record_many(items=items, **kwargs)
+        result.rows = {row.model_name: row for row in rows}
+    except DatabaseError:
+        result.storage_errors += len(items)
+        logger.exception("inference history: storing %d predictions failed (the outputs are still used)", len(items))
+
+
+def inference_input_from_db(*, instrument: Instrument, reference: Instrument, ts_ms: int,
+                            last_outputs: dict[str, ModelOutput] | None = None) -> BaseDataInput:
+    """The BaseDataInput at the close of second ``ts_ms``, rebuilt from stored candles and frames
+    (the separate-worker path; the engine uses its rings). Reads only data closed by ``ts_ms + 1 s``."""
+    end = ms_to_datetime(ts_ms + 1000)
+    rings = {}
+    for timeframe, period in TIMEFRAME_MS.items():
+        ring = CandleRing(timeframe, capacity=WINDOW)
+        closed = market_selectors.candle_list(instrument=instrument, timeframe=timeframe,
+                                              end=ms_to_datetime(ts_ms + 1000 - period + 1), limit=WINDOW)
+        ring.extend(closed)
+        rings[timeframe] = ring
+    reference_ring = CandleRing("1s", capacity=WINDOW)
+    reference_ring.extend(market_selectors.candle_list(instrument=reference, timeframe="1s", end=end, limit=WINDOW))
+    frame_ring = FrameRing(capacity=WINDOW, n_buckets=instrument.bucket_count)
+    rows = market_selectors.cob_frame_list(instrument=instrument, start=end - timedelta(seconds=WINDOW), end=end)
+    frame_ring.extend(_frame_event(instrument.symbol, r) for r in rows)
+    return build_base_data_input(ts=ts_ms, symbol=instrument.symbol, reference_symbol=reference.symbol, rings=rings,
+                                 reference_ring=reference_ring, frame_ring=frame_ring, last_outputs=last_outputs)
+
+
+def _frame_event(symbol: str, row) -> CobFrameEvent:
+    from apps.market.convert import datetime_to_ms
+
+    n = (len(row.bid_usd) - 1) // 2
+    return CobFrameEvent(
+        symbol=symbol, ts=datetime_to_ms(row.ts), mid=float(row.mid), best_bid=float(row.best_bid),
+        best_ask=float(row.best_ask), bucket_width=float(row.bucket_width), n_buckets=n,
+        first_bucket_price=float(row.first_bucket_price), bid_usd=np.asarray(row.bid_usd, dtype=np.float32),
+        ask_usd=np.asarray(row.ask_usd, dtype=np.float32), imbalance=np.asarray(row.imbalance, dtype=np.float32),
+        imbalance_5=row.imbalance_5,
+        imbalance_ma={"1s": row.ma_1s, "5s": row.ma_5s, "15s": row.ma_15s, "60s": row.ma_60s},
+    )
+
+
+_WORKER_MODELS: dict[str, tuple] = {}
+
+
+def worker_models() -> dict[str, tuple]:
+    """The enabled models' live checkpoints, cached in this process; a model is reloaded when its
+    active checkpoint changes (new training, admin rollback). Never trains (that is bootstrap's job)."""
+    from apps.predictions.selectors import model_names_enabled
+    from apps.predictions.services import model_load_live
+
+    enabled = model_names_enabled()
+    active = dict(ModelCheckpoint.objects.filter(is_active=True, model_name__in=enabled)
+                  .values_list("model_name", "pk"))
+    for name in list(_WORKER_MODELS):
+        if name not in enabled or _WORKER_MODELS[name][1].pk != active.get(name):
+            del _WORKER_MODELS[name]
+    for name in enabled:
+        if name not in _WORKER_MODELS:
+            try:
+                _WORKER_MODELS[name] = model_load_live(model_name=name, train_if_missing=False)
+            except LookupError:
+                logger.error("inference: no loadable %s checkpoint; the model is skipped", name)
+    return dict(_WORKER_MODELS)
