@@ -33,6 +33,7 @@ from apps.market.convert import ms_to_datetime, to_decimal
 from apps.market.models import DataGap, Instrument
 from apps.predictions import inference as prediction_inference
 from apps.predictions import services as prediction_services
+from apps.predictions.models import Prediction
 from apps.trading import services as trading_services
 from apps.trading.models import TradingAccount
 from apps.trading.positions import PositionState
@@ -59,6 +60,7 @@ class InstrumentCounters:
     skipped_inferences: int = 0
     decisions: int = 0
     sequence_gaps: int = 0
+    inference_failures: int = 0
     completeness_sum: float = 0.0
     completeness_n: int = 0
     model_predictions: dict[str, int] = field(default_factory=dict)
@@ -98,9 +100,12 @@ class Engine:
         self.traded = next(i for i in self.instruments.values() if i.is_traded)
         self.reference = next((i for i in self.instruments.values() if not i.is_traded), self.traded)
         self.venue = ReplayVenue(recordings, drop_deltas=drop_deltas)
-        specs = [InstrumentSpec(s, float(i.bucket_width), i.bucket_count, sync_rule) for s, i in self.instruments.items()]
+        specs = [InstrumentSpec(s, float(i.bucket_width), i.bucket_count, sync_rule, tick_size=float(i.tick_size))
+                 for s, i in self.instruments.items()]
         self.session = MarketSession(self.venue, specs)
-        self.models = prediction_services.models_load_enabled()  # name -> (nn.Module, ModelCheckpoint)
+        # Workers mode runs the models on the ``inference`` queue; embedded runs them here.
+        self.inference_in_worker = settings.GOGO_INFERENCE_IN_WORKER
+        self.models = {} if self.inference_in_worker else prediction_services.models_load_enabled()
         # Batch-1 inference of small models: one intra-op thread is as fast when the machine is idle
         # and several times faster when other processes compete for the 2 cores (spinning OpenMP threads).
         torch.set_num_threads(settings.GOGO_INFERENCE_THREADS)
@@ -163,7 +168,8 @@ class Engine:
         for symbol in self.instruments:
             self._market(symbol, second)
         self._record_gaps(second.ts)
-        if (second.ts // 1000) % self.flush_every == 0:
+        # The inference workers read this second's candles and frames from the database.
+        if self.inference_in_worker or (second.ts // 1000) % self.flush_every == 0:
             self.flush()
         with transaction.atomic():
             trading = self._infer_and_trade(second)
@@ -237,9 +243,12 @@ class Engine:
         completeness = inputs.completeness()
         counters.completeness_sum += completeness["overall"]
         counters.completeness_n += 1
-        result = prediction_inference.inference_run(
-            instrument=self.traded, inputs=inputs, models=self.models, store_inputs=self.store_inputs,
-            min_completeness=settings.GOGO_MIN_COMPLETENESS)
+        if self.inference_in_worker:
+            result = self._infer_in_worker(second.ts)
+        else:
+            result = prediction_inference.inference_run(
+                instrument=self.traded, inputs=inputs, models=self.models, store_inputs=self.store_inputs,
+                min_completeness=settings.GOGO_MIN_COMPLETENESS)
         counters.history_errors += result.storage_errors
         self.last_outputs.update(result.outputs)
         for name in result.outputs:
@@ -261,6 +270,33 @@ class Engine:
                    "models": {n: {"action": o.action, "confidence": o.confidence, "probs": dict(o.probs)}
                               for n, o in result.outputs.items()}}
         return {"prediction": payload, "completeness": completeness, "decisions": decisions}
+
+    def _infer_in_worker(self, ts: int) -> prediction_inference.InferenceResult:
+        """Workers mode: the ``inference`` queue runs every enabled model on the stored data of this
+        second (``step`` flushed it) and stores the predictions; the engine waits for the outputs to decide.
+        A worker that does not answer within GOGO_INFERENCE_TIMEOUT seconds costs this second's
+        decision (logged and counted as skipped), never the session."""
+        from celery.exceptions import CeleryError
+
+        from workers.inference import run_inference
+
+        wire = prediction_inference.outputs_to_wire(self.last_outputs)
+        result = prediction_inference.InferenceResult()
+        try:
+            reply = run_inference.apply_async((self.traded.pk, self.reference.pk, ts, wire), queue="inference").get(
+                timeout=settings.GOGO_INFERENCE_TIMEOUT, disable_sync_subtasks=False, propagate=False)
+        except (CeleryError, TimeoutError) as exc:
+            reply = exc
+        if isinstance(reply, BaseException):  # timed out, or the task itself raised
+            logger.error("inference worker failed at %d: %r", ts, reply)
+            self.counters[self.traded.symbol].inference_failures += 1
+            result.skipped = {"worker": f"inference worker: {type(reply).__name__}: {reply}"}
+            return result
+        result.outputs = prediction_inference.outputs_from_wire(reply["outputs"])
+        result.skipped, result.storage_errors = reply["skipped"], reply["storage_errors"]
+        result.rows = {p.model_name: p for p in Prediction.objects.filter(
+            instrument=self.traded, ts_event=ms_to_datetime(ts), model_name__in=list(result.outputs))}
+        return result
 
     def _decide_and_execute(self, account_book: AccountBook, output, prediction, ts: int, book) -> dict:
         cfg = self.config
@@ -318,6 +354,7 @@ class Engine:
                 "candles_1s": c.candles_1s, "cob_frames": c.cob_frames, "predictions": c.predictions,
                 "skipped_inferences": c.skipped_inferences, "decisions": c.decisions,
                 "model_predictions": dict(sorted(c.model_predictions.items())), "history_errors": c.history_errors,
+                "inference_failures": c.inference_failures,
                 "sequence_gaps": c.sequence_gaps,
                 "mean_completeness": round(c.completeness_sum / c.completeness_n, 4) if c.completeness_n else None,
             }

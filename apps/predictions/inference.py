@@ -28,7 +28,7 @@ from apps.predictions.services import PredictionItem, pack_input, prediction_rec
 from ml.features.base_input import WINDOW, BaseDataInput, InputError, build_base_data_input
 from ml.features.rings import TIMEFRAME_MS, CandleRing, FrameRing
 from ml.market.events import CobFrame as CobFrameEvent
-from ml.models.output import ModelOutput
+from ml.models.output import ACTIONS, ModelOutput
 from ml.models.specs import spec_for
 
 logger = logging.getLogger(__name__)
@@ -164,3 +164,21 @@ def worker_models() -> dict[str, tuple]:
             except LookupError:
                 logger.error("inference: no loadable %s checkpoint; the model is skipped", name)
     return dict(_WORKER_MODELS)
+
+
+def outputs_to_wire(outputs: dict[str, ModelOutput]) -> dict[str, dict]:
+    """ModelOutputs as JSON-safe dicts for a Celery message (probs in ACTIONS order, hidden kept)."""
+    return {
+        name: {"version": o.model_version, "probs": [o.probs[a] for a in ACTIONS],
+               "predicted_returns": dict(o.predicted_returns), "hidden": [float(v) for v in o.hidden]}
+        for name, o in outputs.items()
+    }
+
+
+def outputs_from_wire(data: dict[str, dict]) -> dict[str, ModelOutput]:
+    """Inverse of outputs_to_wire; raises ValueError on probabilities that are not a distribution."""
+    return {
+        name: ModelOutput.from_probs(model_name=name, model_version=d["version"], probs=np.asarray(d["probs"]),
+                                     predicted_returns=d.get("predicted_returns"), hidden=np.asarray(d.get("hidden", [])))
+        for name, d in data.items()
+    }

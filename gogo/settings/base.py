@@ -113,6 +113,14 @@ CELERY_TASK_ROUTES = {
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+if CELERY_BROKER_URL and not CELERY_RESULT_BACKEND:
+    # The engine waits for the inference queue's outputs each second.
+    CELERY_RESULT_BACKEND = CELERY_BROKER_URL
+CELERY_RESULT_EXPIRES = 3600
+# Workers mode: every enabled model runs on the ``inference`` queue each second (default when a
+# broker is configured); embedded: in the session's own process.
+GOGO_INFERENCE_IN_WORKER = env.bool("GOGO_INFERENCE_IN_WORKER", default=bool(CELERY_BROKER_URL))
+GOGO_INFERENCE_TIMEOUT = env.float("GOGO_INFERENCE_TIMEOUT", default=5.0)
 CELERY_TIMEZONE = "UTC"
 
 AUTH_PASSWORD_VALIDATORS = [
