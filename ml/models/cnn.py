@@ -24,8 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ml.features.base_input import COMPONENT_SHAPES, BaseDataInput
-from ml.features.normalize import normalize_input
-from ml.models.device import model_device
+from ml.models.device import candle_batch
 from ml.models.output import ACTIONS, ModelOutput
 
 logger = logging.getLogger(__name__)
@@ -169,12 +168,7 @@ def predict(model: MultiTimeframeCNN, inputs: BaseDataInput, *,
         IncompleteInputError: a used component is below ``min_completeness``.
     """
     start = time.perf_counter()
-    inputs.validate()
-    names = model.config.components
-    inputs.require_complete(names, min_completeness)
-    feats = normalize_input(inputs, names)
-    device = model_device(model)
-    batch = {name: torch.from_numpy(feats[name]).unsqueeze(0).to(device) for name in names}  # (1, 300, C)
+    batch = candle_batch(model, inputs, min_completeness)  # name -> (1, 300, C)
     model.eval()
     with torch.inference_mode():
         logits, hidden = model(batch)
@@ -189,6 +183,6 @@ def predict(model: MultiTimeframeCNN, inputs: BaseDataInput, *,
             "ts": inputs.ts,
             "symbol": inputs.symbol,
             "latency_ms": (time.perf_counter() - start) * 1000.0,
-            "completeness": {name: completeness[name] for name in names},
+            "completeness": {name: completeness[name] for name in batch},
         },
     )

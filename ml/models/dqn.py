@@ -29,8 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ml.features.base_input import COMPONENT_SHAPES, WINDOW, BaseDataInput
-from ml.features.normalize import normalize_input
-from ml.models.device import model_device
+from ml.models.device import candle_batch
 from ml.models.output import ACTIONS, ModelOutput
 
 logger = logging.getLogger(__name__)
@@ -147,12 +146,7 @@ def predict(model: QNetwork, inputs: BaseDataInput, *, min_completeness: float =
         IncompleteInputError: a used component is below ``min_completeness``.
     """
     start = time.perf_counter()
-    inputs.validate()
-    names = model.config.components
-    inputs.require_complete(names, min_completeness)
-    feats = normalize_input(inputs, names)
-    device = model_device(model)
-    batch = {n: torch.from_numpy(feats[n]).unsqueeze(0).to(device) for n in names}  # (1, 300, C)
+    batch = candle_batch(model, inputs, min_completeness)  # name -> (1, 300, C)
     model.eval()
     with torch.inference_mode():
         q, value, hidden = model(batch)
@@ -169,7 +163,7 @@ def predict(model: QNetwork, inputs: BaseDataInput, *, min_completeness: float =
             "q_values": {a: float(v) for a, v in zip(ACTIONS, q, strict=True)},
             "value": float(value[0]),
             "latency_ms": (time.perf_counter() - start) * 1000.0,
-            "completeness": {n: completeness[n] for n in names},
+            "completeness": {n: completeness[n] for n in batch},
         },
     )
 

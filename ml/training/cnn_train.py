@@ -43,6 +43,7 @@ from ml.training.dataset import (
     label_returns,
     make_dataset,
 )
+from ml.training.determinism import deterministic_training
 
 logger = logging.getLogger(__name__)
 
@@ -168,11 +169,7 @@ def train_cnn(history: dict[str, pd.DataFrame], config: CnnConfig | None = None,
         raise ValueError(f"epochs must be >= 1, got {epochs}")
     config = config or CnnConfig()
     started = time.perf_counter()
-    prev_threads, prev_det = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
-    torch.set_num_threads(num_threads or default_num_threads())
-    torch.use_deterministic_algorithms(True)
-    try:
-        torch.manual_seed(seed)
+    with deterministic_training(seed=seed, num_threads=num_threads or default_num_threads()):
         data = make_dataset(history, start_ms=train_start_ms or 0, end_ms=train_end_ms,
                             horizon_min=config.horizon_min, threshold=config.label_threshold,
                             components=config.components)
@@ -197,9 +194,6 @@ def train_cnn(history: dict[str, pd.DataFrame], config: CnnConfig | None = None,
             _report(progress, (epoch + 1) / epochs,
                     f"epoch {epoch + 1}/{epochs} train_loss={train_loss:.4f} "
                     f"val_loss={val_loss:.4f} val_acc={row['val_accuracy']:.3f}")
-    finally:
-        torch.set_num_threads(prev_threads)
-        torch.use_deterministic_algorithms(prev_det)
 
     model.eval()
     metrics = {

@@ -38,6 +38,7 @@ from ml.models.dqn import BPS, DqnConfig, QNetwork, huber_td_loss, summarize
 from ml.models.output import ACTIONS
 from ml.training.cnn_train import DEFAULT_TRAIN_END_MS, Progress, _report, _split, default_num_threads
 from ml.training.dataset import HISTORY_COMPONENTS, MINUTE_MS, CandleDataset, make_dataset
+from ml.training.determinism import deterministic_training
 from ml.training.replay_buffer import ProfitPrioritizedReplay
 
 logger = logging.getLogger(__name__)
@@ -115,10 +116,8 @@ def train_dqn(history: dict[str, pd.DataFrame], config: DqnConfig | None = None,
         raise ValueError(f"episodes must be >= 1, got {episodes}")
     config = config or DqnConfig()
     started = time.perf_counter()
-    prev_threads = torch.get_num_threads()
-    torch.set_num_threads(num_threads or default_num_threads())
-    try:
-        torch.manual_seed(seed)
+    # Seeded, but with torch's default kernels (the DQN trainer never required deterministic ones).
+    with deterministic_training(seed=seed, num_threads=num_threads or default_num_threads(), deterministic=False):
         rng = np.random.default_rng(seed)
         start = train_start_ms if train_start_ms is not None else train_end_ms - DEFAULT_TRAIN_DAYS * 86_400_000
         data = make_dataset(history, start_ms=start, end_ms=train_end_ms, horizon_min=config.horizon_min,
@@ -156,8 +155,6 @@ def train_dqn(history: dict[str, pd.DataFrame], config: DqnConfig | None = None,
             logger.info("dqn episode %d/%d %s", episode + 1, episodes, row)
             _report(progress, (episode + 1) / episodes, f"episode {episode + 1}/{episodes} "
                     f"loss={row['train_loss']:.3f} val_reward={val_reward:.3f} bps")
-    finally:
-        torch.set_num_threads(prev_threads)
 
     online.eval()
     counts = np.bincount(val_actions, minlength=len(ACTIONS))

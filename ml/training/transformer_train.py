@@ -27,6 +27,7 @@ from ml.models.output import ACTIONS
 from ml.models.transformer import BPS, SEQUENCE_COMPONENTS, FrameTransformer, TransformerConfig, sequence_tokens
 from ml.training.cnn_train import Progress, _distribution, _report, _split, default_num_threads, macro_f1
 from ml.training.dataset import label_returns
+from ml.training.determinism import deterministic_training
 from ml.training.sequence_data import SessionSequences
 
 logger = logging.getLogger(__name__)
@@ -93,11 +94,7 @@ def train_transformer(seq: SessionSequences, config: TransformerConfig | None = 
         raise ValueError(f"epochs must be >= 1, got {epochs}")
     config = config or TransformerConfig()
     started = time.perf_counter()
-    prev_threads, prev_det = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
-    torch.set_num_threads(num_threads or default_num_threads())
-    torch.use_deterministic_algorithms(True)
-    try:
-        torch.manual_seed(seed)
+    with deterministic_training(seed=seed, num_threads=num_threads or default_num_threads()):
         data = make_sequence_samples(seq, config)
         train_idx, val_idx = _split(len(data.labels), val_fraction, embargo=config.label_horizon_s)
         counts = np.bincount(data.labels[train_idx], minlength=len(ACTIONS)).astype(np.float64)
@@ -125,9 +122,6 @@ def train_transformer(seq: SessionSequences, config: TransformerConfig | None = 
             history.append({"epoch": epoch + 1, "train_loss": float(np.mean(losses)), "val_loss": val_loss,
                             "val_macro_f1": macro_f1(data.labels[val_idx], val_pred)})
             _report(progress, (epoch + 1) / epochs, f"epoch {epoch + 1}/{epochs} val_loss={val_loss:.4f}")
-    finally:
-        torch.set_num_threads(prev_threads)
-        torch.use_deterministic_algorithms(prev_det)
     model.eval()
     val_labels = data.labels[val_idx]
     metrics = {
