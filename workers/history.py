@@ -8,7 +8,7 @@ from celery import shared_task
 logger = logging.getLogger(__name__)
 
 
-@shared_task(name="workers.history.prune_inference_history", queue="default", ignore_result=True,
+@shared_task(name="workers.history.prune_inference_history", ignore_result=True,
              soft_time_limit=600, time_limit=900)
 def prune_inference_history() -> dict:
     """Apply the admin's inference-history retention (count and age); scheduled hourly by bootstrap."""

@@ -10,7 +10,7 @@ logger = logging.getLogger(__name__)
 
 # The limits cover the first call of a worker process, which loads the checkpoints; the engine's
 # own wait (GOGO_INFERENCE_TIMEOUT) bounds each second.
-@shared_task(name="workers.inference.run_inference", queue="inference", acks_late=False,
+@shared_task(name="workers.inference.run_inference", acks_late=False,
              soft_time_limit=30, time_limit=60)
 def run_inference(instrument_id: int, reference_id: int, ts_ms: int, last_outputs: dict | None = None) -> dict:
     """Run every enabled model at the close of second ``ts_ms`` on the stored market data and store

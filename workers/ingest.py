@@ -8,7 +8,7 @@ from celery import shared_task
 logger = logging.getLogger(__name__)
 
 
-@shared_task(name="workers.ingest.run_replay_session", queue="ingest", acks_late=False)
+@shared_task(name="workers.ingest.run_replay_session", acks_late=False)
 def run_replay_session() -> dict:
     """Run the default replay session, publishing each second to the dashboard group.
 

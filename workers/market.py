@@ -8,7 +8,7 @@ from celery import shared_task
 logger = logging.getLogger(__name__)
 
 
-@shared_task(name="workers.market.prune_cob_frames", queue="default", ignore_result=True,
+@shared_task(name="workers.market.prune_cob_frames", ignore_result=True,
              soft_time_limit=600, time_limit=900)
 def prune_cob_frames() -> int:
     """Delete COB frames older than the admin's retention policy; scheduled hourly by bootstrap."""

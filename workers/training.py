@@ -8,7 +8,7 @@ from celery import shared_task
 logger = logging.getLogger(__name__)
 
 
-@shared_task(name="workers.training.train_model", queue="training", acks_late=True, ignore_result=True,
+@shared_task(name="workers.training.train_model", acks_late=True, ignore_result=True,
              soft_time_limit=3600, time_limit=3900)
 def train_model(model_name: str) -> int | None:
     """Train ``model_name`` on its default data and register the checkpoint (ranked, pruned).

@@ -6,4 +6,5 @@ urlpatterns = [
     path("", views.dashboard, name="dashboard"),
     path("dashboard/history/", views.history, name="dashboard-history"),
     path("dashboard/session/", views.session_control, name="session-control"),
+    path("dashboard/heatmap/", views.heatmap, name="dashboard-heatmap"),
 ]

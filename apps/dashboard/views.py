@@ -29,6 +29,55 @@ def history(request: HttpRequest) -> JsonResponse:
     return JsonResponse(data)
 
 
+@login_required
+@require_GET
+def heatmap(request: HttpRequest) -> JsonResponse:
+    """GET ?symbol=ETHUSDT&seconds=300&buckets=10: the COB heatmap matrix of the newest stored frames.
+
+    Returns {symbol, bucket_width, ts (T,), price (B,) lower bucket edges, imbalance and volume
+    (T x B, null where unknown), spread and mid (T,)}; 400 naming the bad parameter; 404 for an
+    unknown instrument or no frames yet."""
+    from apps.market.models import Instrument
+    from apps.market.selectors import cob_frame_latest_events
+    from ml.market.heatmap import heatmap_matrix
+
+    try:
+        seconds = _int_param(request, "seconds", 300, 1, 3600)
+        buckets = _int_param(request, "buckets", 10, 0, 50)
+    except ValueError as exc:
+        return JsonResponse({"error": str(exc)}, status=400)
+    symbol = request.GET.get("symbol", "ETHUSDT").upper()
+    instrument = Instrument.objects.filter(venue=Instrument.Venue.BINANCE, symbol=symbol).first()
+    frames = cob_frame_latest_events(instrument=instrument, seconds=seconds) if instrument else []
+    if not frames:
+        return JsonResponse({"error": f"no COB frames for {symbol}"}, status=404)
+    m = heatmap_matrix(frames, window_s=seconds, n_buckets=min(buckets, frames[-1].n_buckets))
+    return JsonResponse({
+        "symbol": m.symbol, "bucket_width": m.bucket_width, "ts": m.ts.tolist(), "price": m.price.tolist(),
+        "imbalance": _nan_to_null(m.imbalance), "volume": _nan_to_null(m.volume),
+        "spread": _nan_to_null(m.spread), "mid": _nan_to_null(m.mid),
+    })
+
+
+def _int_param(request: HttpRequest, name: str, default: int, low: int, high: int) -> int:
+    raw = request.GET.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValueError(f"{name}: expected an integer, got {raw!r}") from None
+    if not low <= value <= high:
+        raise ValueError(f"{name}: must be between {low} and {high}, got {value}")
+    return value
+
+
+def _nan_to_null(array) -> list:
+    import numpy as np
+
+    return np.where(np.isnan(array), None, np.round(array, 6)).tolist()
+
+
 @require_POST
 async def session_control(request: HttpRequest) -> JsonResponse:
     """POST {"action": "start"|"stop"|"speed", "speed": "1"|"10"|"max"}: control the replay session.

@@ -1,11 +1,14 @@
 """Reads for market data."""
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
+
+import numpy as np
 
 from apps.market.convert import datetime_to_ms
 from apps.market.models import Candle, CobFrame, DataGap, Instrument, RetentionPolicy
 from ml.market.events import Candle as CandleEvent
+from ml.market.events import CobFrame as CobFrameEvent
 
 
 def instrument_get(*, symbol: str, venue: str = Instrument.Venue.BINANCE) -> Instrument:
@@ -41,6 +44,27 @@ def _to_event(symbol: str, r: Candle) -> CandleEvent:
 def cob_frame_list(*, instrument: Instrument, start: datetime, end: datetime) -> list[CobFrame]:
     """Stored COB frames in [start, end), oldest first."""
     return list(CobFrame.objects.filter(instrument=instrument, ts__gte=start, ts__lt=end).order_by("ts"))
+
+
+def cob_frame_event(symbol: str, row: CobFrame) -> CobFrameEvent:
+    """A stored frame as the ml CobFrame (float32 bucket arrays), e.g. to rebuild rings or heatmaps."""
+    return CobFrameEvent(
+        symbol=symbol, ts=datetime_to_ms(row.ts), mid=float(row.mid), best_bid=float(row.best_bid),
+        best_ask=float(row.best_ask), bucket_width=float(row.bucket_width), n_buckets=(len(row.bid_usd) - 1) // 2,
+        first_bucket_price=float(row.first_bucket_price), bid_usd=np.asarray(row.bid_usd, dtype=np.float32),
+        ask_usd=np.asarray(row.ask_usd, dtype=np.float32), imbalance=np.asarray(row.imbalance, dtype=np.float32),
+        imbalance_5=row.imbalance_5,
+        imbalance_ma={"1s": row.ma_1s, "5s": row.ma_5s, "15s": row.ma_15s, "60s": row.ma_60s},
+    )
+
+
+def cob_frame_latest_events(*, instrument: Instrument, seconds: int) -> list[CobFrameEvent]:
+    """The newest stored frames covering the last ``seconds`` seconds of data, oldest first."""
+    newest = CobFrame.objects.filter(instrument=instrument).order_by("-ts").values_list("ts", flat=True).first()
+    if newest is None:
+        return []
+    rows = CobFrame.objects.filter(instrument=instrument, ts__gt=newest - timedelta(seconds=seconds)).order_by("ts")
+    return [cob_frame_event(instrument.symbol, r) for r in rows]
 
 
 def data_gap_count(*, instrument: Instrument, cause: str | None = None) -> int:

@@ -27,7 +27,6 @@ from apps.predictions.models import ModelCheckpoint, Prediction
 from apps.predictions.services import PredictionItem, pack_input, prediction_record_many
 from ml.features.base_input import WINDOW, BaseDataInput, InputError, build_base_data_input
 from ml.features.rings import TIMEFRAME_MS, CandleRing, FrameRing
-from ml.market.events import CobFrame as CobFrameEvent
 from ml.models.output import ACTIONS, ModelOutput
 from ml.models.specs import spec_for
 
@@ -123,23 +122,9 @@ def inference_input_from_db(*, instrument: Instrument, reference: Instrument, ts
     reference_ring.extend(market_selectors.candle_list(instrument=reference, timeframe="1s", end=end, limit=WINDOW))
     frame_ring = FrameRing(capacity=WINDOW, n_buckets=instrument.bucket_count)
     rows = market_selectors.cob_frame_list(instrument=instrument, start=end - timedelta(seconds=WINDOW), end=end)
-    frame_ring.extend(_frame_event(instrument.symbol, r) for r in rows)
+    frame_ring.extend(market_selectors.cob_frame_event(instrument.symbol, r) for r in rows)
     return build_base_data_input(ts=ts_ms, symbol=instrument.symbol, reference_symbol=reference.symbol, rings=rings,
                                  reference_ring=reference_ring, frame_ring=frame_ring, last_outputs=last_outputs)
-
-
-def _frame_event(symbol: str, row) -> CobFrameEvent:
-    from apps.market.convert import datetime_to_ms
-
-    n = (len(row.bid_usd) - 1) // 2
-    return CobFrameEvent(
-        symbol=symbol, ts=datetime_to_ms(row.ts), mid=float(row.mid), best_bid=float(row.best_bid),
-        best_ask=float(row.best_ask), bucket_width=float(row.bucket_width), n_buckets=n,
-        first_bucket_price=float(row.first_bucket_price), bid_usd=np.asarray(row.bid_usd, dtype=np.float32),
-        ask_usd=np.asarray(row.ask_usd, dtype=np.float32), imbalance=np.asarray(row.imbalance, dtype=np.float32),
-        imbalance_5=row.imbalance_5,
-        imbalance_ma={"1s": row.ma_1s, "5s": row.ma_5s, "15s": row.ma_15s, "60s": row.ma_60s},
-    )
 
 
 _WORKER_MODELS: dict[str, tuple] = {}
