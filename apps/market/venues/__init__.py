@@ -1,0 +1,1 @@
+"""Venues served on loopback (the Binance replay venue: ``replay_server``)."""
