@@ -263,6 +263,7 @@ class Engine:
         counters.predictions += 1
         prediction = result.rows.get(prediction_services.CNN_NAME) or next(iter(result.rows.values()), None)
         book = second.books[symbol]
+        self.config.refresh_from_db()  # admin-editable thresholds take effect on the next decision
         decisions = [self._decide_and_execute(b, output, prediction, second.ts, book) for b in self.books.values()]
         counters.decisions += len(decisions)
         payload = {"status": "predicted", "action": output.action, "confidence": output.confidence, "reason": "",
@@ -300,7 +301,6 @@ class Engine:
 
     def _decide_and_execute(self, account_book: AccountBook, output, prediction, ts: int, book) -> dict:
         cfg = self.config
-        cfg.refresh_from_db()  # thresholds are admin-editable and take effect on the next decision
         result = decide(probs=output.probs, buy_threshold=cfg.buy_threshold,
                         sell_threshold=cfg.sell_threshold, now_ms=ts, last_order_ms=account_book.last_order_ms,
                         cooldown_ms=cfg.cooldown_seconds * 1000)

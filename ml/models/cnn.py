@@ -15,8 +15,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import asdict, dataclass, fields
-from typing import Any
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -24,6 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ml.features.base_input import COMPONENT_SHAPES, BaseDataInput
+from ml.models.config import ConfigDict, check_components
 from ml.models.device import candle_batch
 from ml.models.output import ACTIONS, ModelOutput
 
@@ -33,7 +33,7 @@ MODEL_NAME = "cnn"
 
 
 @dataclass(frozen=True)
-class CnnConfig:
+class CnnConfig(ConfigDict):
     """Architecture and label definition; saved in every checkpoint, enough to rebuild the model.
 
     Attributes:
@@ -62,30 +62,13 @@ class CnnConfig:
     version: str = "cnn-mtf-1"
 
     def __post_init__(self) -> None:
-        unknown = [c for c in self.components if c not in COMPONENT_SHAPES]
-        if unknown or not self.components:
-            raise ValueError(f"components {unknown or '()'} not in {list(COMPONENT_SHAPES)}")
+        check_components(self.components)
         if len(self.channels) != len(self.kernel_sizes) or not self.channels:
             raise ValueError("channels and kernel_sizes must be non-empty and the same length")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
 
-    def to_dict(self) -> dict[str, Any]:
-        """Plain dict (lists for tuples) for checkpoints."""
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
 
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> CnnConfig:
-        """Inverse of :meth:`to_dict`.
-
-        Raises:
-            ValueError: unknown keys or invalid values.
-        """
-        known = {f.name for f in fields(cls)}
-        extra = sorted(set(data) - known)
-        if extra:
-            raise ValueError(f"unknown CnnConfig fields {extra}")
-        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
 
 
 class ConvEncoder(nn.Module):

@@ -20,8 +20,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import asdict, dataclass, fields
-from typing import Any
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -29,6 +28,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ml.features.base_input import COMPONENT_SHAPES, WINDOW, BaseDataInput
+from ml.models.config import ConfigDict, check_components
 from ml.models.device import candle_batch
 from ml.models.output import ACTIONS, ModelOutput
 
@@ -39,7 +39,7 @@ BPS = 1e4  # rewards and Q-values are in basis points of the notional
 
 
 @dataclass(frozen=True)
-class DqnConfig:
+class DqnConfig(ConfigDict):
     """Architecture, reward and policy temperature; saved in every checkpoint.
 
     Attributes:
@@ -66,25 +66,13 @@ class DqnConfig:
     version: str = "dqn-duel-1"
 
     def __post_init__(self) -> None:
-        unknown = [c for c in self.components if c not in COMPONENT_SHAPES]
-        if unknown or not self.components:
-            raise ValueError(f"components {unknown or '()'} not in {list(COMPONENT_SHAPES)}")
+        check_components(self.components)
         if WINDOW % self.pooled_length or not 1 <= self.recent_rows <= WINDOW:
             raise ValueError(f"pooled_length must divide {WINDOW} and recent_rows be in 1..{WINDOW}")
         if not 0.0 <= self.gamma < 1.0 or self.temperature_bps <= 0:
             raise ValueError("gamma must be in [0, 1) and temperature_bps > 0")
 
-    def to_dict(self) -> dict[str, Any]:
-        """Plain dict (lists for tuples) for checkpoints."""
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
 
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> DqnConfig:
-        """Inverse of :meth:`to_dict`. Raises ValueError on unknown keys or invalid values."""
-        extra = sorted(set(data) - {f.name for f in fields(cls)})
-        if extra:
-            raise ValueError(f"unknown DqnConfig fields {extra}")
-        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
 
 
 def summarize(x: torch.Tensor, pooled_length: int, recent_rows: int) -> torch.Tensor:

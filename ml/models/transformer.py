@@ -20,8 +20,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import asdict, dataclass, fields
-from typing import Any
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -30,6 +29,7 @@ from torch import nn
 
 from ml.features.base_input import COMPONENT_SHAPES, WINDOW, BaseDataInput, IncompleteInputError
 from ml.features.normalize import normalize_candles, normalize_cob
+from ml.models.config import ConfigDict
 from ml.models.device import model_device
 from ml.models.output import ACTIONS, ModelOutput
 
@@ -41,7 +41,7 @@ SEQUENCE_COMPONENTS = ("primary_1s", "reference_1s", "cob")
 
 
 @dataclass(frozen=True)
-class TransformerConfig:
+class TransformerConfig(ConfigDict):
     """Architecture and labels; saved in every checkpoint.
 
     Attributes:
@@ -77,16 +77,7 @@ class TransformerConfig:
     def n_features(self) -> int:
         return sum(COMPONENT_SHAPES[n][1] for n in SEQUENCE_COMPONENTS)  # 97
 
-    def to_dict(self) -> dict[str, Any]:
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
 
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> TransformerConfig:
-        """Inverse of :meth:`to_dict`. Raises ValueError on unknown keys or invalid values."""
-        extra = sorted(set(data) - {f.name for f in fields(cls)})
-        if extra:
-            raise ValueError(f"unknown TransformerConfig fields {extra}")
-        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
 
 
 class SelfAttention(nn.Module):
