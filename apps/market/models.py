@@ -14,6 +14,8 @@ class Instrument(models.Model):
     class Venue(models.TextChoices):
         BINANCE = "binance", "Binance spot"
         BINANCE_USDM = "binanceusdm", "Binance USD-M futures"
+        MEXC = "mexc", "MEXC spot"
+        BYBIT = "bybit", "Bybit spot"
 
     venue = models.CharField(max_length=32, choices=Venue.choices, default=Venue.BINANCE)
     symbol = models.CharField(max_length=32, help_text="Venue symbol, e.g. ETHUSDT")
@@ -26,6 +28,11 @@ class Instrument(models.Model):
     bucket_count = models.PositiveSmallIntegerField(default=20, help_text="Buckets on each side of the mid")
     is_traded = models.BooleanField(default=False, help_text="Models predict and orders are placed on it")
     enabled = models.BooleanField(default=True)
+    stream_depth = models.BooleanField(default=True, help_text="Order book diff stream (COB frames)")
+    stream_trades = models.BooleanField(default=True, help_text="Trade stream (1s candles)")
+    stream_candles = models.BooleanField(
+        default=True, help_text="1m/1h/1d candles backfilled through REST on start and after gaps"
+    )
 
     class Meta:
         constraints = [
@@ -124,11 +131,15 @@ class DataGap(models.Model):
     class Cause(models.TextChoices):
         SEQUENCE_GAP = "sequence_gap", "Order book sequence gap"
         MISSING_CANDLES = "missing_candles", "Missing candles"
+        DISCONNECT = "disconnect", "Connection lost"
+        VENUE_ERROR = "venue_error", "Venue error (HTTP 429/418/5xx, timeout)"
 
     instrument = models.ForeignKey(Instrument, on_delete=models.CASCADE, related_name="data_gaps")
     cause = models.CharField(max_length=32, choices=Cause.choices)
-    ts_event = models.DateTimeField()
+    ts_event = models.DateTimeField(help_text="Start of the hole (venue time)")
+    ts_end = models.DateTimeField(null=True, blank=True, help_text="End of the hole, when known")
     detail = models.CharField(max_length=255, blank=True)
+    backfilled = models.BooleanField(default=False, help_text="The hole's candles were fetched again through REST")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -136,3 +147,43 @@ class DataGap(models.Model):
             models.UniqueConstraint(fields=["instrument", "cause", "ts_event"], name="datagap_unique")
         ]
         ordering = ["-ts_event"]
+
+
+class MarketStream(models.Model):
+    """The live market-data stream of one instrument: what the user wants and what it does.
+
+    ``desired`` is set from the admin or the dashboard and survives restarts (an ``ingest`` worker
+    that starts resumes every stream whose ``desired`` is RUNNING). ``status`` and the counters are
+    written by the worker that holds the stream's lease (one per instrument across the cluster).
+    """
+
+    class Desired(models.TextChoices):
+        RUNNING = "running", "Running"
+        STOPPED = "stopped", "Stopped"
+
+    class Status(models.TextChoices):
+        IDLE = "idle", "Idle"
+        CONNECTING = "connecting", "Connecting"
+        LIVE = "live", "Live"
+        RECONNECTING = "reconnecting", "Reconnecting"
+        STOPPED = "stopped", "Stopped"
+        FAILED = "failed", "Failed"
+
+    instrument = models.OneToOneField(Instrument, on_delete=models.CASCADE, related_name="stream")
+    desired = models.CharField(max_length=16, choices=Desired.choices, default=Desired.STOPPED)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.IDLE)
+    worker = models.CharField(max_length=255, blank=True, help_text="Host of the worker holding the lease")
+    connected_at = models.DateTimeField(null=True, blank=True)
+    last_message_at = models.DateTimeField(null=True, blank=True, help_text="Receive time of the last message")
+    messages = models.PositiveBigIntegerField(default=0)
+    reconnects = models.PositiveIntegerField(default=0)
+    gaps = models.PositiveIntegerField(default=0)
+    rejected = models.PositiveIntegerField(default=0, help_text="Malformed or unknown messages, counted and logged")
+    error = models.CharField(max_length=500, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["instrument__symbol"]
+
+    def __str__(self) -> str:
+        return f"{self.instrument} stream ({self.desired}, {self.status})"
