@@ -4,6 +4,7 @@ from __future__ import annotations
 import logging
 
 from celery import shared_task
+from celery.signals import worker_ready
 
 logger = logging.getLogger(__name__)
 
@@ -30,3 +31,42 @@ def run_replay_session() -> dict:
     control.session_set(state="finished")
     publish_session_blocking()
     return summary
+
+
+@shared_task(name="workers.ingest.run_market_stream", acks_late=False, ignore_result=True)
+def run_market_stream(venue: str) -> dict:
+    """Run ``venue``'s wanted live streams (apps.market.stream_runner) until stopped or taken over.
+
+    Long-running by design: it holds the streams' leases while it runs, so a duplicate delivery or
+    a second worker exits at once with status "busy".
+    """
+    from apps.market.stream_runner import publish_blocking, stream_session_run
+
+    result = stream_session_run(venue=venue, publish=publish_blocking)
+    result.pop("summary", None)
+    return result
+
+
+@shared_task(name="workers.ingest.streams_watchdog", ignore_result=True, queue="default")
+def streams_watchdog() -> list[str]:
+    """Every 30 s (beat) and when an ingest worker starts: restart wanted streams nobody runs."""
+    from apps.market.streams import stream_start_due
+
+    return stream_start_due()
+
+
+@worker_ready.connect
+def _resume_streams(sender=None, **kwargs) -> None:
+    """An ``ingest`` worker that (re)starts resumes the streams users left running."""
+    if "ingest" in _consumed_queues(sender):
+        streams_watchdog.delay()
+
+
+def _consumed_queues(consumer) -> set[str]:
+    """Queue names this worker consumes (``-Q``): ``app.amqp.queues.consume_from`` (all when unset)."""
+    queues = getattr(getattr(consumer, "app", None), "amqp", None)
+    queues = getattr(queues, "queues", None)
+    if queues is None:
+        return set()
+    selected = getattr(queues, "consume_from", None)
+    return set(selected or queues)

@@ -31,6 +31,10 @@ class DashboardConsumer(AsyncJsonWebsocketConsumer):
         payload["decisions"] = [d for d in payload.get("decisions", []) if str(d.get("account")) in self.account_ids]
         await self.send_json(payload)
 
+    async def streams_state(self, event: dict) -> None:
+        """Status and counters of the live market streams (apps.market.stream_runner)."""
+        await self.send_json({"type": "streams", "streams": event["streams"]})
+
     async def session_state(self, event: dict) -> None:
         """The replay session started, finished or failed."""
         await self.send_json({"type": "session", "session": event["session"]})

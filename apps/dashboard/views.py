@@ -17,15 +17,21 @@ from apps.pipeline import control
 @login_required
 @require_GET
 def dashboard(request: HttpRequest) -> HttpResponse:
-    context = {"session": control.session_state(), "min_completeness": settings.GOGO_MIN_COMPLETENESS}
+    from apps.market.stream_runner import streams_payload
+
+    context = {"session": control.session_state(), "min_completeness": settings.GOGO_MIN_COMPLETENESS,
+               "streams": streams_payload()}
     return render(request, "dashboard/index.html", context)
 
 
 @login_required
 @require_GET
 def history(request: HttpRequest) -> JsonResponse:
+    from apps.market.stream_runner import streams_payload
+
     data = dashboard_history(user=request.user)
     data["session"] = control.session_state()
+    data["streams"] = streams_payload()
     return JsonResponse(data)
 
 
@@ -107,3 +113,34 @@ async def session_control(request: HttpRequest) -> JsonResponse:
     else:
         return JsonResponse({"error": "action must be one of start, stop, speed"}, status=400)
     return JsonResponse({"session": control.session_state()})
+
+
+@login_required
+@require_POST
+def stream_control(request: HttpRequest) -> JsonResponse:
+    """POST {"instrument": id, "action": "start"|"stop"}: the instrument's live market stream (staff only).
+
+    Returns {"streams": [...]} (apps.market.stream_runner.streams_payload); 400 naming the bad
+    field, 403 for non-staff, 404 for an unknown instrument."""
+    from apps.market.models import Instrument, MarketStream
+    from apps.market.stream_runner import streams_payload
+    from apps.market.streams import stream_request
+
+    if not request.user.is_staff:
+        return JsonResponse({"error": "only staff may start or stop streams"}, status=403)
+    try:
+        body = json.loads(request.body or b"{}")
+        instrument_id = int(body.get("instrument"))
+    except (ValueError, TypeError) as exc:
+        return JsonResponse({"error": f"instrument: expected an instrument id ({exc})"}, status=400)
+    desired = {"start": MarketStream.Desired.RUNNING, "stop": MarketStream.Desired.STOPPED}.get(body.get("action"))
+    if desired is None:
+        return JsonResponse({"error": "action: must be 'start' or 'stop'"}, status=400)
+    instrument = Instrument.objects.filter(pk=instrument_id).first()
+    if instrument is None:
+        return JsonResponse({"error": f"instrument: no instrument {instrument_id}"}, status=404)
+    try:
+        stream_request(instruments=[instrument], desired=desired)
+    except ValueError as exc:
+        return JsonResponse({"error": str(exc)}, status=400)
+    return JsonResponse({"streams": streams_payload()})

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from django.conf import settings
 
 from apps.market.services import history_load, instrument_ensure_defaults
+from apps.market.streams import stream_defaults_ensure
 
 logger = logging.getLogger(__name__)
 
@@ -14,7 +15,8 @@ logger = logging.getLogger(__name__)
 def bootstrap(*, progress: Callable[[float, str], None] | None = None) -> None:
     """Idempotent: default instruments, recorded 1m/1h/1d history, registry settings, one loadable
     checkpoint per enabled model (trained on first start: CNN and DQN on the 1m/1h/1d history, the
-    transformer on the recorded USD-M session), and the inference-history retention schedule.
+    transformer on the recorded USD-M session), the inference-history retention schedule, and a
+    (stopped) stream row per instrument with the stream watchdog schedule.
 
     Raises FileNotFoundError naming a missing history file (GOGO_DATA_DIR)."""
     from apps.predictions.services import models_load_enabled, registry_defaults_ensure
@@ -25,4 +27,5 @@ def bootstrap(*, progress: Callable[[float, str], None] | None = None) -> None:
             if any(counts.values()):
                 logger.info("history %s: %s", instrument.symbol, counts)
     registry_defaults_ensure()
+    stream_defaults_ensure()
     models_load_enabled(progress=progress)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import environ
 import plotly
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 env = environ.Env()
@@ -169,8 +170,13 @@ GOGO_VAR_DIR = Path(env("GOGO_VAR_DIR", default=str(BASE_DIR / "var")))
 GOGO_CHECKPOINT_DIR = Path(env("GOGO_CHECKPOINT_DIR", default=str(GOGO_VAR_DIR / "checkpoints")))
 # Minimum BaseDataInput completeness below which no inference runs.
 GOGO_MIN_COMPLETENESS = env.float("GOGO_MIN_COMPLETENESS", default=0.8)
-# Start the replay session when the web server starts (make run sets it).
-GOGO_AUTOSTART = env.bool("GOGO_AUTOSTART", default=False)
+# What starts with the web server (make run sets "streams"): "streams" = the live market streams of
+# the default instruments (from the venue endpoints below: the replay venue on loopback unless set
+# to a real exchange), "replay" = the in-process replay of the recorded session, "" / "0" = nothing.
+GOGO_AUTOSTART = {"1": "streams", "true": "streams", "0": "", "false": ""}.get(
+    env("GOGO_AUTOSTART", default="").lower(), env("GOGO_AUTOSTART", default="").lower())
+if GOGO_AUTOSTART not in ("", "streams", "replay"):
+    raise ImproperlyConfigured(f"GOGO_AUTOSTART must be streams, replay or 0, got {GOGO_AUTOSTART!r}")
 GOGO_REPLAY_SPEED = env("GOGO_REPLAY_SPEED", default="1")
 # Training epochs for the first-start CNN (tests lower it).
 GOGO_CNN_EPOCHS = env.int("GOGO_CNN_EPOCHS", default=0)
@@ -179,6 +185,20 @@ GOGO_DQN_EPISODES = env.int("GOGO_DQN_EPISODES", default=0)
 GOGO_TRANSFORMER_EPOCHS = env.int("GOGO_TRANSFORMER_EPOCHS", default=0)
 # Torch threads for batch-1 inference in the engine (1 keeps p99 low when the cores are shared).
 GOGO_INFERENCE_THREADS = env.int("GOGO_INFERENCE_THREADS", default=1)
+
+# Venue endpoints of the live market streams (apps.market.venues.live.LiveVenue) and REST backfills.
+# Default: the replay venue on loopback (`python -m apps.market.venues.replay_server --port 9443`),
+# which speaks Binance's protocol. To go live set the official ones: GOGO_BINANCE_REST_URL=https://api.binance.com,
+# GOGO_BINANCE_WS_URL=wss://stream.binance.com:9443 (USD-M: https://fapi.binance.com, wss://fstream.binance.com).
+GOGO_BINANCE_REST_URL = env("GOGO_BINANCE_REST_URL", default="http://127.0.0.1:9443")
+GOGO_BINANCE_WS_URL = env("GOGO_BINANCE_WS_URL", default="ws://127.0.0.1:9443")
+GOGO_BINANCEUSDM_REST_URL = env("GOGO_BINANCEUSDM_REST_URL", default="http://127.0.0.1:9443")
+GOGO_BINANCEUSDM_WS_URL = env("GOGO_BINANCEUSDM_WS_URL", default="ws://127.0.0.1:9443")
+# Reconnect backoff (full jitter) base and cap, connection rotation age and dead-connection timeout, seconds.
+GOGO_STREAM_BACKOFF_BASE_S = env.float("GOGO_STREAM_BACKOFF_BASE_S", default=0.5)
+GOGO_STREAM_BACKOFF_CAP_S = env.float("GOGO_STREAM_BACKOFF_CAP_S", default=30.0)
+GOGO_STREAM_MAX_AGE_S = env.float("GOGO_STREAM_MAX_AGE_S", default=23 * 3600.0)
+GOGO_STREAM_IDLE_TIMEOUT_S = env.float("GOGO_STREAM_IDLE_TIMEOUT_S", default=10.0)
 
 LOGGING = {
     "version": 1,

@@ -402,6 +402,8 @@
       var update;
       try { update = JSON.parse(event.data); } catch (e) { return; }
       applyTick(update);
+      // Other panels (streams.js, ...) take the updates they know from this one connection.
+      document.dispatchEvent(new CustomEvent("gogo:update", { detail: update }));
     };
     socket.onclose = function (event) {
       if (event.code === 4401 || event.code === 4403) {
