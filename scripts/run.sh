@@ -18,5 +18,5 @@ if [ -n "${CELERY_BROKER_URL:-}" ]; then
   $BIN/celery -A gogo beat --loglevel INFO & pids+=($!)
 fi
 echo "gogo: http://${GOGO_HOST:-127.0.0.1}:${GOGO_PORT:-8000}/  (replay speed ${GOGO_REPLAY_SPEED:-1}x)"
-GOGO_AUTOSTART="${GOGO_AUTOSTART:-1}" $BIN/uvicorn gogo.asgi:application \
+GOGO_AUTOSTART="${GOGO_AUTOSTART:-replay}" $BIN/uvicorn gogo.asgi:application \
   --host "${GOGO_HOST:-127.0.0.1}" --port "${GOGO_PORT:-8000}" --lifespan on --log-level info
