@@ -17,6 +17,7 @@ base units). Source of the formats: Binance spot "WebSocket Streams" and USD-M f
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any
 
 import orjson
@@ -100,7 +101,7 @@ def parse_trade(data: dict, stream: str | None = None) -> Trade:
         ts_event=_int(data, "T", where),
         trade_id=_int(data, "t", where),
         price=_decimal(data, "p", where),
-        size=_decimal(data, "q", where),
+        size=_decimal(data, "q", where, size=True),
         is_buyer_maker=maker,
     )
 
@@ -166,13 +167,17 @@ def _int(data: dict, key: str, where: str) -> int:
     return value
 
 
-def _decimal(data: dict, key: str, where: str) -> float:
+def _decimal(data: dict, key: str, where: str, size: bool = False) -> float:
+    """A finite price, or with ``size`` a finite size >= 0 (``float()`` alone takes "NaN", "1e999")."""
     value = data.get(key)
     try:
-        return float(value)  # Binance sends decimal strings
-    except (TypeError, ValueError):
+        number = float(value)  # Binance sends decimal strings
+    except (TypeError, ValueError, OverflowError):
         state = "missing" if value is None else f"not a decimal string: {value!r}"
         raise MalformedMessage(f"{where}: field {key!r} {state}") from None
+    if not math.isfinite(number) or (size and number < 0):
+        raise MalformedMessage(f"{where}: field {key!r} not a finite {'size >= 0' if size else 'price'}: {value!r}")
+    return number
 
 
 def _levels(data: dict, key: str, where: str) -> tuple[Level, ...]:
@@ -181,8 +186,14 @@ def _levels(data: dict, key: str, where: str) -> tuple[Level, ...]:
         state = "missing" if raw is None else f"not a list: {type(raw).__name__}"
         raise MalformedMessage(f"{where}: field {key!r} {state}")
     try:
-        return tuple([(float(p), float(q)) for p, q in raw])
-    except (TypeError, ValueError) as exc:
+        if not all(isinstance(item, list | tuple) for item in raw):  # a 2-character string would unpack too
+            raise TypeError("a level is not a [price, qty] list")
+        levels = tuple([(float(p), float(q)) for p, q in raw])
+    except (TypeError, ValueError, OverflowError) as exc:
         raise MalformedMessage(
             f"{where}: field {key!r} must hold [price, qty] decimal-string pairs ({exc})"
         ) from None
+    # nan / inf propagate through the sum; one min() finds a negative size.
+    if levels and (not math.isfinite(sum(p + q for p, q in levels)) or min(q for _, q in levels) < 0):
+        raise MalformedMessage(f"{where}: field {key!r} holds a non-finite price or a negative / non-finite qty")
+    return levels
