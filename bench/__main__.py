@@ -35,4 +35,7 @@ if __name__ == "__main__":
     from bench.models import bench_models
 
     bench_models()
+    from bench.ingest import bench_ingest
+
+    bench_ingest()
     bench_replay()

@@ -4,7 +4,7 @@ from __future__ import annotations
 import logging
 
 from celery import shared_task
-from celery.signals import worker_ready
+from celery.signals import worker_ready, worker_shutting_down
 
 logger = logging.getLogger(__name__)
 
@@ -57,9 +57,25 @@ def streams_watchdog() -> list[str]:
 
 @worker_ready.connect
 def _resume_streams(sender=None, **kwargs) -> None:
-    """An ``ingest`` worker that (re)starts resumes the streams users left running."""
-    if "ingest" in _consumed_queues(sender):
-        streams_watchdog.delay()
+    """An ``ingest`` worker that (re)starts resumes the streams users left running: now, and once
+    more after the lease TTL in case a worker that died without releasing still holds them."""
+    if "ingest" not in _consumed_queues(sender):
+        return
+    from apps.market.streams import LEASE_TTL_S, stream_start_due, venues_wanted
+
+    stream_start_due()
+    for venue in venues_wanted():
+        run_market_stream.apply_async((venue,), countdown=LEASE_TTL_S + 2)
+
+
+@worker_shutting_down.connect
+def _stop_streams(**kwargs) -> None:
+    """Warm shutdown: stop this process's stream sessions (they never finish by themselves) so the
+    worker can exit and release the leases. Needs the ``threads`` or ``solo`` pool (tasks in this
+    process), which the ingest worker uses (scripts/run.sh, docker-compose.yml)."""
+    from apps.market import stream_runner
+
+    stream_runner.SHUTDOWN.set()
 
 
 def _consumed_queues(consumer) -> set[str]:

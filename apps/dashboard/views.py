@@ -18,9 +18,10 @@ from apps.pipeline import control
 @require_GET
 def dashboard(request: HttpRequest) -> HttpResponse:
     from apps.market.stream_runner import streams_payload
+    from apps.risk.selectors import risk_panel as risk_panel_data
 
     context = {"session": control.session_state(), "min_completeness": settings.GOGO_MIN_COMPLETENESS,
-               "streams": streams_payload()}
+               "streams": streams_payload(), "risk": risk_panel_data(user=request.user)}
     return render(request, "dashboard/index.html", context)
 
 
@@ -144,3 +145,57 @@ def stream_control(request: HttpRequest) -> JsonResponse:
     except ValueError as exc:
         return JsonResponse({"error": str(exc)}, status=400)
     return JsonResponse({"streams": streams_payload()})
+
+
+@login_required
+@require_GET
+def risk_panel(request: HttpRequest) -> JsonResponse:
+    """The user's accounts' trading state, kill switch and recent risk events, and the live
+    orchestrator settings (``apps.risk.selectors.risk_panel``)."""
+    from apps.risk.selectors import risk_panel as panel
+
+    return JsonResponse(panel(user=request.user))
+
+
+@login_required
+@require_POST
+def risk_controls(request: HttpRequest) -> JsonResponse:
+    """POST (form-encoded) the orchestrator settings of the traded instrument; staff or traders
+    only. The engine reads them at its next decision. 400 with the field errors on bad input."""
+    from apps.market.models import Instrument
+    from apps.risk.selectors import user_can_trade
+    from apps.trading.forms import OrchestratorControlForm
+    from apps.trading.services import orchestrator_config_get, orchestrator_config_update
+
+    if not user_can_trade(request.user):
+        return JsonResponse({"error": "only staff or traders may change the orchestrator"}, status=403)
+    instrument = Instrument.objects.filter(is_traded=True, enabled=True).first()
+    if instrument is None:
+        return JsonResponse({"error": "no traded instrument"}, status=404)
+    config = orchestrator_config_get(instrument=instrument)
+    form = OrchestratorControlForm(request.POST, instance=config)
+    if not form.is_valid():
+        return JsonResponse({"errors": form.errors.get_json_data()}, status=400)
+    changes = {name: form.cleaned_data[name] for name in form.changed_data}
+    orchestrator_config_update(config=config, **changes)
+    return JsonResponse({"ok": True, "changed": sorted(changes)})
+
+
+@login_required
+@require_POST
+def kill_switch(request: HttpRequest) -> JsonResponse:
+    """POST account=<id>&on=1|0: the kill switch of one of the user's accounts (staff may set any);
+    new orders stop at the next decision cycle, cancels and exits still pass."""
+    from apps.risk.selectors import user_can_trade
+    from apps.risk.services import risk_kill_switch_set
+    from apps.trading.models import TradingAccount
+
+    if not user_can_trade(request.user):
+        return JsonResponse({"error": "only staff or traders may use the kill switch"}, status=403)
+    accounts = TradingAccount.objects.all() if request.user.is_staff else TradingAccount.objects.filter(owner=request.user)
+    account = accounts.filter(pk=request.POST.get("account") or 0).first()
+    if account is None:
+        return JsonResponse({"error": "no such account"}, status=404)
+    state = risk_kill_switch_set(account=account, on=request.POST.get("on") in ("1", "true", "on"),
+                                 by=request.user.get_username())
+    return JsonResponse({"account": account.pk, "kill_switch": state.kill_switch})

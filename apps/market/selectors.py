@@ -76,3 +76,21 @@ def retention_policy_get() -> RetentionPolicy:
     """The retention settings (the one row, created with the defaults on first use)."""
     policy, _ = RetentionPolicy.objects.get_or_create(pk=1)
     return policy
+
+
+def candle_range(*, instrument: Instrument, timeframe: str, start_ms: int, end_ms: int) -> list[CandleEvent]:
+    """Stored candles with open time in ``[start_ms, end_ms)`` (ms), oldest first, as ml Candle events."""
+    from apps.market.convert import ms_to_datetime
+
+    rows = Candle.objects.filter(instrument=instrument, timeframe=timeframe, open_time__gte=ms_to_datetime(start_ms),
+                                 open_time__lt=ms_to_datetime(end_ms)).order_by("open_time")
+    return [_to_event(instrument.symbol, r) for r in rows]
+
+
+def candle_open_times(*, instrument: Instrument, timeframe: str, start_ms: int, end_ms: int) -> set[int]:
+    """Open times (ms) of the stored candles in ``[start_ms, end_ms)``."""
+    from apps.market.convert import ms_to_datetime
+
+    times = Candle.objects.filter(instrument=instrument, timeframe=timeframe, open_time__gte=ms_to_datetime(start_ms),
+                                  open_time__lt=ms_to_datetime(end_ms)).values_list("open_time", flat=True)
+    return {datetime_to_ms(t) for t in times}

@@ -198,3 +198,15 @@ def history_load(*, instrument: Instrument, data_dir: Path) -> dict[str, int]:
         counts[timeframe] = candle_upsert_many(instrument=instrument, candles=candles)
         logger.info("loaded %d %s candles for %s from %s", counts[timeframe], timeframe, instrument, path.name)
     return counts
+
+
+def data_gap_upsert(*, instrument: Instrument, cause: str, ts_event_ms: int, ts_end_ms: int | None = None,
+                    detail: str = "", backfilled: bool = False) -> DataGap:
+    """Store or update one data gap on (instrument, cause, ts_event): its end (ms, exclusive),
+    detail and whether its candles were fetched again (idempotent)."""
+    gap, _ = DataGap.objects.update_or_create(
+        instrument=instrument, cause=cause, ts_event=ms_to_datetime(ts_event_ms),
+        defaults={"ts_end": ms_to_datetime(ts_end_ms) if ts_end_ms is not None else None, "detail": detail[:255],
+                  "backfilled": backfilled},
+    )
+    return gap

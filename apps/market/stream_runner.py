@@ -29,19 +29,29 @@ logger = logging.getLogger(__name__)
 SUPERVISE_EVERY_S = 1.0
 GROUP = "dashboard"
 SERVER_LOOP: asyncio.AbstractEventLoop | None = None  # embedded: the ASGI server's loop (set at startup)
+# Set when this process shuts down (Celery's worker_shutting_down, the server's lifespan shutdown):
+# every session here stops within a second and releases its leases, so the next worker resumes at
+# once instead of after the lease TTL. The streams stay wanted (``desired`` is untouched).
+SHUTDOWN = threading.Event()
 _embedded_threads: dict[str, threading.Thread] = {}
 
 
 def stream_session_run(*, venue: str, publish: Callable[[dict], None] | None = None) -> dict:
     """Run ``venue``'s wanted streams until none is wanted or the leases are lost.
 
-    Returns {"status": "busy" | "stopped" | "lease lost" | "nothing wanted", "sessions": n,
+    Returns {"status": "busy" | "stopped" | "lease lost" | "shutdown" | "nothing wanted", "sessions": n,
     "summary": the last engine summary}. Raises nothing for venue trouble (the venue reconnects
     by itself); an unexpected error is logged, stored on the streams as FAILED and re-raised.
     """
     instruments = streams_wanted(venue=venue)
     if not instruments:
         return {"status": "nothing wanted", "sessions": 0, "summary": None}
+    if not any(i.is_traded for i in instruments):
+        # The engine builds BaseDataInput around the traded instrument: a reference alone has no session.
+        error = "a stream session needs the traded instrument among its streams: start it too"
+        stream_status_set(instruments=instruments, status=MarketStream.Status.FAILED, error=error)
+        _publish_streams(publish)
+        return {"status": "failed", "sessions": 0, "summary": None, "error": error}
     leases: dict[int, StreamLease] = {}
     if not _lease_all(instruments, leases):
         logger.info("%s streams already run by another worker", venue)
@@ -68,7 +78,7 @@ def stream_session_run(*, venue: str, publish: Callable[[dict], None] | None = N
     finally:
         for lease in leases.values():
             lease.release()
-    if reason != "lease lost":
+    if reason not in ("lease lost", "busy"):
         stream_status_set(instruments=Instrument.objects.filter(pk__in=list(leases)), status=MarketStream.Status.STOPPED)
     _publish_streams(publish)
     return {"status": reason, "sessions": sessions, "summary": summary}
@@ -97,12 +107,13 @@ def _run_once(venue: str, instruments: list[Instrument], leases: dict[int, Strea
     worker = socket.gethostname()
     stream_status_set(instruments=instruments, status=MarketStream.Status.CONNECTING, worker=worker, error="",
                       connected_at=timezone.now())
+    holder: dict = {"engine": None}
     supervisor = threading.Thread(target=_supervise, name=f"gogo-stream-{venue}", daemon=True,
-                                  args=(venue, instruments, leases, live, stop, outcome, publish))
+                                  args=(venue, instruments, leases, live, stop, outcome, publish, holder))
     supervisor.start()
     engine = None
     try:
-        engine = Engine(venue=live)
+        engine = holder["engine"] = Engine(venue=live)
         for update in engine.run():
             if publish is not None:
                 publish(update)
@@ -118,10 +129,13 @@ def _run_once(venue: str, instruments: list[Instrument], leases: dict[int, Strea
 
 
 def _supervise(venue: str, instruments: list[Instrument], leases: dict[int, StreamLease], live, stop: threading.Event,
-               outcome: dict, publish: Callable[[dict], None] | None) -> None:
+               outcome: dict, publish: Callable[[dict], None] | None, holder: dict) -> None:
     wanted = {i.pk for i in instruments}
     try:
         while not stop.wait(SUPERVISE_EVERY_S):
+            if SHUTDOWN.is_set():
+                outcome["reason"] = "shutdown"
+                break
             if not all(lease.renew() for lease in leases.values()):
                 logger.warning("%s: stream lease lost; another worker runs it now", venue)
                 outcome["reason"] = "lease lost"
@@ -130,7 +144,7 @@ def _supervise(venue: str, instruments: list[Instrument], leases: dict[int, Stre
             if now_wanted != wanted:
                 outcome["reason"] = "changed" if now_wanted else "stopped"
                 break
-            _status_write(instruments, live)
+            _status_write(instruments, live, holder["engine"])
             _publish_streams(publish)
     except Exception:  # the supervisor must not die silently: stop the session instead
         logger.exception("%s: stream supervisor failed", venue)
@@ -146,7 +160,7 @@ _STATUS = {"connecting": MarketStream.Status.CONNECTING, "live": MarketStream.St
            "failed": MarketStream.Status.FAILED}
 
 
-def _status_write(instruments: list[Instrument], live) -> None:
+def _status_write(instruments: list[Instrument], live, engine) -> None:
     status = dict(live.status)
     state = _STATUS.get(str(status.get("state")), MarketStream.Status.CONNECTING)
     last_ms = status.get("last_message_ms")
@@ -155,12 +169,18 @@ def _status_write(instruments: list[Instrument], live) -> None:
         fields = {"reconnects": int(status.get("reconnects", 0)),
                   "messages": int(counts.get("messages", 0)),
                   "rejected": int(counts.get("malformed", 0)) + int(counts.get("rejected", 0)),
+                  "gaps": int(counts.get("stream_gaps", 0)) + _sequence_gaps(engine, instrument.symbol),
                   "error": str(status.get("error") or "")[:500]}
         if last_ms:
             from apps.market.convert import ms_to_datetime
 
             fields["last_message_at"] = ms_to_datetime(int(last_ms))
         stream_status_set(instruments=[instrument], status=state, **fields)
+
+
+def _sequence_gaps(engine, symbol: str) -> int:
+    counters = getattr(engine, "counters", {}).get(symbol) if engine is not None else None
+    return int(counters.sequence_gaps) if counters is not None else 0
 
 
 def streams_payload() -> list[dict]:

@@ -147,6 +147,13 @@ def stream_session_enqueue(*, venue: str) -> None:
     run_market_stream.delay(venue)
 
 
+def venues_wanted() -> list[str]:
+    """Venues with at least one enabled instrument whose stream the user wants running."""
+    venues = MarketStream.objects.filter(desired=MarketStream.Desired.RUNNING, instrument__enabled=True) \
+        .values_list("instrument__venue", flat=True).distinct()
+    return sorted(set(venues))
+
+
 def stream_start_due() -> list[str]:
     """Watchdog: enqueue a session for every venue with a wanted stream whose lease nobody holds.
 
@@ -154,9 +161,7 @@ def stream_start_due() -> list[str]:
     its leases taken exits at once.
     """
     due = []
-    venues = MarketStream.objects.filter(desired=MarketStream.Desired.RUNNING, instrument__enabled=True) \
-        .values_list("instrument__venue", flat=True).distinct()
-    for venue in sorted(set(venues)):
+    for venue in venues_wanted():
         instruments = streams_wanted(venue=venue)
         if any(not StreamLease(i).held_elsewhere() for i in instruments):
             stream_session_enqueue(venue=venue)

@@ -4,10 +4,11 @@ persisted, and one update per second to publish.
 
 Inference: below the completeness gate (GOGO_MIN_COMPLETENESS, overall) no model runs and each
 enabled model stores a skipped prediction; above it each model runs (or is skipped when its own
-components are thin) and stores its prediction with its input package. The orchestrator acts on
-the mean of the probabilities of the models that predicted this second (ml.models.ensemble);
-the decision links to the CNN's prediction when there is one. Every model's output of this second
-is fed to all models at the next second through ``BaseDataInput.last_outputs``. Counters:
+components are thin) and stores its prediction with its input package. The trading desk
+(``apps.trading.desk``) combines the models that predicted this second in a mixture of experts
+weighted by their recent scored accuracy, then runs risk, stops, the decision and execution for
+every account; the decision links to the CNN's prediction when there is one. Every model's
+output of this second is fed to all models at the next second through ``BaseDataInput.last_outputs``. Counters:
 ``predictions`` / ``skipped_inferences`` count seconds (with / without a combined output);
 ``model_predictions`` counts per model; ``history_errors`` counts failed history writes.
 
@@ -35,15 +36,15 @@ from apps.predictions import inference as prediction_inference
 from apps.predictions import services as prediction_services
 from apps.predictions.models import Prediction
 from apps.trading import services as trading_services
+from apps.trading.desk import AccountDesk, TradingDesk
 from apps.trading.models import TradingAccount
-from apps.trading.positions import PositionState
 from ml.features.base_input import build_base_data_input
 from ml.features.rings import CandleRing, FrameRing
 from ml.market.events import Candle as CandleEvent
 from ml.market.replay import ReplayVenue
 from ml.market.session import InstrumentSpec, MarketSession, SecondResult
-from ml.models.ensemble import mean_output
-from ml.orchestrator import decide
+from ml.orchestrator import MarketConditions, realized_volatility
+from ml.risk.metrics import summary as risk_metrics_summary
 
 logger = logging.getLogger(__name__)
 
@@ -65,18 +66,11 @@ class InstrumentCounters:
     completeness_n: int = 0
     model_predictions: dict[str, int] = field(default_factory=dict)
     history_errors: int = 0
+    stream_gaps: int = 0
+    candles_backfilled: int = 0
 
 
-@dataclass
-class AccountBook:
-    """In-memory trading state of one account on the traded instrument during a session."""
-
-    account: TradingAccount
-    position: PositionState
-    last_order_ms: int | None = None
-    orders: int = 0
-    fills: int = 0
-    rejections: int = 0
+AccountBook = AccountDesk  # in-memory trading state of one account during a session (apps.trading.desk)
 
 
 @dataclass
@@ -86,23 +80,35 @@ class _Buffers:
 
 
 class Engine:
-    """Drives one replay session over recorded streams (see module docstring).
+    """Drives one session over recorded streams or a live venue (see module docstring).
 
-    ``recordings`` maps symbol -> ordered files of one stream. Raises ValueError when a symbol is
-    not a configured, enabled Instrument, or when no traded instrument is among them.
+    Give either ``recordings`` (symbol -> ordered files of one stream; a replay) or ``venue`` (an
+    ``apps.market.venues.live.LiveVenue``: its symbols, venue and sync rule are used; the session
+    runs until the venue is closed). With a live venue, 1m/1h/1d candles are backfilled through its
+    REST client at the first second, and the 1 s candles of every stream gap are backfilled when
+    the session reports the gap (``SecondResult.gaps``), never interpolated.
+    Raises ValueError when both or neither are given, when a symbol is not a configured, enabled
+    Instrument, or when no traded instrument is among them.
     """
 
-    def __init__(self, *, recordings: dict[str, list[Path]], sync_rule: str = "spot",
+    def __init__(self, *, recordings: dict[str, list[Path]] | None = None, venue=None, sync_rule: str = "spot",
                  drop_deltas: dict[str, set[int]] | None = None, accounts: list[TradingAccount] | None = None,
                  flush_every: int = 1, store_inputs: bool = True) -> None:
-        venue = Instrument.Venue.BINANCE_USDM if sync_rule == "futures" else Instrument.Venue.BINANCE
-        self.instruments = self._instruments(recordings, venue)
+        if (recordings is None) == (venue is None):
+            raise ValueError("give either recordings= (replay) or venue= (live)")
+        if venue is not None:
+            sync_rule, venue_name, symbols = venue.sync_rule, venue.venue, list(venue.symbols)
+        else:
+            venue_name = Instrument.Venue.BINANCE_USDM if sync_rule == "futures" else Instrument.Venue.BINANCE
+            symbols = list(recordings)
+        self.instruments = self._instruments(symbols, venue_name)
         self.traded = next(i for i in self.instruments.values() if i.is_traded)
         self.reference = next((i for i in self.instruments.values() if not i.is_traded), self.traded)
-        self.venue = ReplayVenue(recordings, drop_deltas=drop_deltas)
+        self.venue = venue if venue is not None else ReplayVenue(recordings, drop_deltas=drop_deltas)
+        self.rest = getattr(venue, "rest", None)  # live: REST backfills through the venue's client
         specs = [InstrumentSpec(s, float(i.bucket_width), i.bucket_count, sync_rule, tick_size=float(i.tick_size))
                  for s, i in self.instruments.items()]
-        self.session = MarketSession(self.venue, specs)
+        self.session = MarketSession(self.venue, specs, close_delay_ms=getattr(venue, "close_delay_ms", 0))
         # Workers mode runs the models on the ``inference`` queue; embedded runs them here.
         self.inference_in_worker = settings.GOGO_INFERENCE_IN_WORKER
         self.models = {} if self.inference_in_worker else prediction_services.models_load_enabled()
@@ -126,10 +132,10 @@ class Engine:
         self.last_mid: float | None = None
 
     @staticmethod
-    def _instruments(recordings: dict[str, list[Path]], venue: str) -> dict[str, Instrument]:
-        rows = Instrument.objects.filter(venue=venue, symbol__in=list(recordings), enabled=True)
+    def _instruments(symbols: list[str], venue: str) -> dict[str, Instrument]:
+        rows = Instrument.objects.filter(venue=venue, symbol__in=list(symbols), enabled=True)
         found = {i.symbol: i for i in rows}
-        missing = sorted(set(recordings) - set(found))
+        missing = sorted(set(symbols) - set(found))
         if missing:
             raise ValueError(f"no enabled {venue} instrument configured for {', '.join(missing)}")
         if not any(i.is_traded for i in found.values()):
@@ -145,9 +151,13 @@ class Engine:
             self.last_ts = second.ts
             yield update
         self.flush()
+        if self.last_ts is not None:
+            self.desk.close(now_ms=self.last_ts)
 
     def _start(self, ts: int) -> None:
         self.first_ts = ts
+        if self.rest is not None:
+            self._backfill_on_start(ts)
         for symbol, instrument in self.instruments.items():
             self.rings[symbol] = {}
             self.recent[symbol] = {}
@@ -159,9 +169,12 @@ class Engine:
                 ring.extend(closed)
                 self.rings[symbol][timeframe] = ring
                 self.recent[symbol][timeframe] = deque(closed[-60:], maxlen=60)
+        self.desk = TradingDesk(instrument=self.traded, config=self.config)
         for account in self.accounts:
             state = trading_services.position_as_of(account=account, instrument=self.traded, before_ms=ts)
-            self.books[account.pk] = AccountBook(account=account, position=state)
+            desk = self.desk.open_account(account=account, position=state, start_ms=ts)
+            if desk is not None:
+                self.books[account.pk] = desk
 
     def step(self, second: SecondResult) -> dict:
         """Process one closed exchange second (see module docstring); returns the update to publish."""
@@ -175,7 +188,48 @@ class Engine:
             trading = self._infer_and_trade(second)
         return self._update(second, trading)
 
+    def _backfill_on_start(self, ts: int) -> None:
+        """Live: the last RING_CAPACITY closed 1m/1h/1d candles through REST (a venue error is logged,
+        the session goes on with what is stored)."""
+        from apps.market.backfill import candle_backfill_on_start
+        from apps.market.venues.ccxt_rest import VenueError
+
+        for instrument in self.instruments.values():
+            if not instrument.stream_candles:
+                continue
+            try:
+                candle_backfill_on_start(instrument=instrument, now_ms=ts, count=RING_CAPACITY, rest=self.rest)
+            except VenueError as exc:
+                logger.error("%s: start-up candle backfill failed: %s", instrument, exc)
+
+    def _backfill_gap(self, symbol: str, gap) -> None:
+        """A stream gap's 1 s candles (``[gap.from_ms, gap.to_ms)``) through REST into the store and the rings,
+        before this second's rollup; a hole the venue cannot fill stays a DataGap (never interpolated)."""
+        from apps.market.backfill import candle_backfill
+        from apps.market.venues.ccxt_rest import VenueError
+
+        instrument = self.instruments[symbol]
+        cause = DataGap.Cause.MISSING_CANDLES if gap.cause == "connect" else DataGap.Cause.DISCONNECT
+        self.counters[symbol].stream_gaps += 1
+        if self.rest is None:
+            market_services.data_gap_upsert(instrument=instrument, cause=cause, ts_event_ms=gap.from_ms,
+                                            ts_end_ms=gap.to_ms, detail=f"stream gap ({gap.cause}); no REST client")
+            return
+        try:
+            candle_backfill(instrument=instrument, timeframe="1s", start_ms=gap.from_ms, end_ms=gap.to_ms, rest=self.rest,
+                            cause=cause, detail=f"after stream gap ({gap.cause})")
+        except VenueError as exc:
+            logger.error("%s: 1s backfill of %d..%d failed: %s", symbol, gap.from_ms, gap.to_ms, exc)
+        for candle in market_selectors.candle_range(instrument=instrument, timeframe="1s", start_ms=gap.from_ms,
+                                                    end_ms=gap.to_ms):
+            self.counters[symbol].candles_backfilled += 1
+            self.rings[symbol]["1s"].upsert(candle)
+            self.recent[symbol]["1s"].append(candle)
+
     def _market(self, symbol: str, second: SecondResult) -> None:
+        gap = second.gaps.get(symbol)
+        if gap is not None:
+            self._backfill_gap(symbol, gap)
         candle = second.candles.get(symbol)
         if candle is not None:
             self.counters[symbol].candles_1s += 1
@@ -210,6 +264,17 @@ class Engine:
         candle store, as a REST backfill would; a period nobody has is logged as a data gap."""
         stored = market_selectors.candle_get(instrument=self.instruments[symbol], timeframe=timeframe,
                                              open_time=ms_to_datetime(open_time))
+        if stored is None and self.rest is not None:  # live: the venue has the closed period
+            from apps.market.backfill import candle_backfill
+            from apps.market.venues.ccxt_rest import VenueError
+
+            try:
+                candle_backfill(instrument=self.instruments[symbol], timeframe=timeframe, start_ms=open_time,
+                                end_ms=open_time + PERIOD_MS[timeframe], rest=self.rest, detail="rollup")
+            except VenueError as exc:
+                logger.error("%s: %s backfill at %d failed: %s", symbol, timeframe, open_time, exc)
+            stored = market_selectors.candle_get(instrument=self.instruments[symbol], timeframe=timeframe,
+                                                 open_time=ms_to_datetime(open_time))
         if stored is None:
             market_services.data_gap_record(instrument=self.instruments[symbol], cause=DataGap.Cause.MISSING_CANDLES,
                                             ts_event_ms=open_time, detail=f"{timeframe} candle not available")
@@ -259,15 +324,19 @@ class Engine:
             payload = {"status": "skipped", "action": "", "confidence": None, "reason": reason,
                        "probs": {"BUY": None, "SELL": None, "HOLD": None}, "models": {}}
             return {"prediction": payload, "completeness": completeness, "decisions": []}
-        output = mean_output(result.outputs)
         counters.predictions += 1
         prediction = result.rows.get(prediction_services.CNN_NAME) or next(iter(result.rows.values()), None)
-        book = second.books[symbol]
-        self.config.refresh_from_db()  # admin-editable thresholds take effect on the next decision
-        decisions = [self._decide_and_execute(b, output, prediction, second.ts, book) for b in self.books.values()]
+        book = second.books.get(symbol)
+        self.config.refresh_from_db()  # admin/dashboard-editable settings take effect on the next decision
+        mid = book.mid() if book is not None else None
+        output, gating = self.desk.mixture(result.outputs, second.ts, mid)
+        conditions = self._conditions(book, mid, completeness["overall"])
+        decisions = [self._decide_and_execute(b, output, gating, prediction, second.ts, book, conditions)
+                     for b in self.books.values()]
         counters.decisions += len(decisions)
         payload = {"status": "predicted", "action": output.action, "confidence": output.confidence, "reason": "",
                    "probs": dict(output.probs), "predicted_returns": dict(output.predicted_returns),
+                   "gating": {"mode": gating["mode"], "weights": gating["weights"]},
                    "models": {n: {"action": o.action, "confidence": o.confidence, "probs": dict(o.probs)}
                               for n, o in result.outputs.items()}}
         return {"prediction": payload, "completeness": completeness, "decisions": decisions}
@@ -299,30 +368,17 @@ class Engine:
             instrument=self.traded, ts_event=ms_to_datetime(ts), model_name__in=list(result.outputs))}
         return result
 
-    def _decide_and_execute(self, account_book: AccountBook, output, prediction, ts: int, book) -> dict:
-        cfg = self.config
-        result = decide(probs=output.probs, buy_threshold=cfg.buy_threshold,
-                        sell_threshold=cfg.sell_threshold, now_ms=ts, last_order_ms=account_book.last_order_ms,
-                        cooldown_ms=cfg.cooldown_seconds * 1000)
-        account = account_book.account
-        decision = trading_services.decision_record(account=account, instrument=self.traded, ts_event_ms=ts,
-                                                    result=result, prediction=prediction)
-        payload = {"account": account.pk, "action": result.action, "confidence": result.confidence,
-                   "threshold": result.threshold, "reason": result.reason, "order": None}
-        if result.action == "HOLD":
-            return payload
-        intent = trading_services.OrderIntent(account=account, instrument=self.traded, side=result.action,
-                                              notional=cfg.order_notional, ts_event_ms=ts, decision=decision)
-        levels = book.levels("ask" if result.action == "BUY" else "bid", 200)
-        order = trading_services.order_submit_paper(intent=intent, levels=levels, state=account_book.position)
-        account_book.last_order_ms = ts
-        account_book.orders += 1
-        account_book.fills += order.fills.count()
-        account_book.rejections += order.status == order.Status.REJECTED
-        trading_services.position_save(account=account, instrument=self.traded, state=account_book.position)
-        payload["order"] = {"side": order.side, "quantity": str(order.quantity), "status": order.status,
-                            "price": str(order.average_price or ""), "reason": order.reject_reason}
-        return payload
+    def _conditions(self, book, mid: float | None, completeness: float) -> MarketConditions:
+        """Spread (bps of mid) of the traded book, 1 s log-return volatility over the last minute, completeness."""
+        spread = book.spread() if book is not None else None
+        closes = [c.close for c in self.recent[self.traded.symbol]["1s"]]
+        return MarketConditions(spread_bps=spread / mid * 1e4 if spread is not None and mid else None,
+                                volatility=realized_volatility(closes), completeness=completeness)
+
+    def _decide_and_execute(self, desk: AccountDesk, output, gating: dict, prediction, ts: int, book,
+                            conditions: MarketConditions) -> dict:
+        return self.desk.trade(desk, output=output, gating=gating, prediction=prediction, ts=ts, book=book,
+                               conditions=conditions, candles_1m=list(self.recent[self.traded.symbol]["1m"]))
 
     def _update(self, second: SecondResult, trading: dict) -> dict:
         update = {"type": "tick", "ts": second.ts, "symbol": self.traded.symbol, "instruments": {}}
@@ -344,7 +400,8 @@ class Engine:
         unrealized = p.unrealized_pnl(to_decimal(mid)) if mid else Decimal(0)
         return {"position": str(p.quantity), "average_price": str(p.average_price.quantize(Decimal("0.01"))),
                 "realized_pnl": float(p.realized_pnl), "unrealized_pnl": float(unrealized),
-                "pnl": float(p.realized_pnl + unrealized), "orders": book.orders, "fills": book.fills}
+                "pnl": float(p.realized_pnl + unrealized), "orders": book.orders, "fills": book.fills,
+                "risk_state": book.risk.state.value, "kill_switch": book.risk_row.kill_switch}
 
     def summary(self) -> dict:
         """Counts of this run per instrument and per account (the replay command prints it)."""
@@ -362,6 +419,8 @@ class Engine:
         for book in self.books.values():
             payload = self._account_payload(book, self.last_mid)
             payload["rejections"] = book.rejections
+            curve = risk_metrics_summary(book.equity_curve, 1.0) if len(book.equity_curve) >= 2 else {}
+            payload["risk_metrics"] = {k: v if v is None else round(v, 6) for k, v in curve.items()}
             accounts[f"{book.account.owner}/{book.account.name}"] = payload
         return {"instruments": instruments, "accounts": accounts,
                 "start": self.first_ts and ms_to_datetime(self.first_ts).isoformat(),

@@ -35,9 +35,11 @@ class LifespanApp:
                     await sync_to_async(_streams_autostart)()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
+                from apps.market import stream_runner
                 from apps.pipeline import control
 
                 control.session_request_stop()
+                stream_runner.SHUTDOWN.set()  # stream threads stop and release their leases
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 

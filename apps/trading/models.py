@@ -10,44 +10,84 @@ from apps.predictions.models import Prediction
 
 
 class TradingAccount(models.Model):
-    """A user's account. Paper by default; live needs credentials and an explicit opt-in (later)."""
+    """A user's account. Paper by default. A live account trades on ``venue`` only when it holds
+    credentials (Fernet-encrypted, see ``apps.trading.secrets``) and its owner set ``live_enabled``."""
 
     class Mode(models.TextChoices):
         PAPER = "paper", "Paper"
         LIVE = "live", "Live"
 
+    class LiveVenue(models.TextChoices):
+        BINANCE = "binance", "Binance spot"
+        MEXC = "mexc", "MEXC spot"
+
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="trading_accounts")
     name = models.CharField(max_length=64)
     mode = models.CharField(max_length=8, choices=Mode.choices, default=Mode.PAPER)
+    venue = models.CharField(max_length=16, choices=LiveVenue.choices, default=LiveVenue.BINANCE,
+                             help_text="Where a live account trades")
+    live_enabled = models.BooleanField(default=False, help_text="The owner's explicit opt-in to live orders")
+    api_key_encrypted = models.TextField(blank=True, editable=False)
+    api_secret_encrypted = models.TextField(blank=True, editable=False)
     starting_balance = models.DecimalField(**SIZE, default=Decimal("10000"), help_text="USD")
     fee_rate = models.DecimalField(max_digits=8, decimal_places=6, default=Decimal("0.001"),
                                    help_text="Taker fee as a fraction of notional (0.001 = 0.1%)")
+    maker_fee_rate = models.DecimalField(max_digits=8, decimal_places=6, default=Decimal("0.001"),
+                                         help_text="Paper maker fee (resting limit fills)")
+    latency_ms = models.PositiveIntegerField(default=50, help_text="Paper: order travel time to the venue (ms)")
     auto_trade = models.BooleanField(default=True, help_text="The orchestrator places orders for it")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["owner", "name"], name="account_unique_owner_name"),
-            models.CheckConstraint(condition=Q(mode="paper"), name="account_paper_only_until_live_client"),
+            models.CheckConstraint(condition=Q(live_enabled=False) | Q(mode="live"), name="account_live_enabled_only_live"),
         ]
 
     def __str__(self) -> str:
         return f"{self.owner}/{self.name} ({self.mode})"
 
+    @property
+    def has_credentials(self) -> bool:
+        return bool(self.api_key_encrypted and self.api_secret_encrypted)
+
+
+class GatingMode(models.TextChoices):
+    LEARNED = "learned", "Learned from accuracy"
+    EQUAL = "equal", "Equal weights"
+    MANUAL = "manual", "Manual weights"
+
 
 class OrchestratorConfig(models.Model):
-    """Per-instrument decision settings, editable in the admin; read at every decision."""
+    """Per-instrument decision settings (thresholds, filters, mixture weights), editable in the
+    admin and on the dashboard; the engine re-reads it once per second."""
 
     instrument = models.OneToOneField(Instrument, on_delete=models.CASCADE, related_name="orchestrator_config")
     buy_threshold = models.FloatField(default=0.34, help_text="Minimum P(BUY) to buy, in [0, 1]")
     sell_threshold = models.FloatField(default=0.34, help_text="Minimum P(SELL) to sell, in [0, 1]")
     order_notional = models.DecimalField(**PRICE, default=Decimal("1000"), help_text="USD per order")
     cooldown_seconds = models.PositiveIntegerField(default=30, help_text="Minimum time between orders")
+    max_spread_bps = models.FloatField(null=True, blank=True, default=5.0,
+                                       help_text="Hold when the spread exceeds this many basis points of mid (blank: off)")
+    max_volatility = models.FloatField(null=True, blank=True, default=0.002,
+                                       help_text="Hold when the std of 1 s log returns over 60 s exceeds this (blank: off)")
+    min_completeness = models.FloatField(null=True, blank=True, default=None,
+                                         help_text="Hold below this input completeness (blank: off)")
+    gating_mode = models.CharField(max_length=8, choices=GatingMode.choices, default=GatingMode.LEARNED)
+    manual_weights = models.JSONField(default=dict, blank=True, help_text='Model weights in manual mode, {"cnn": 2, "dqn": 1}')
+    gating_window = models.PositiveIntegerField(default=100, help_text="Scored calls per model in its accuracy")
+    gating_min_scored = models.PositiveIntegerField(default=30, help_text="Equal weights until each model has this many")
+    gating_temperature = models.FloatField(default=0.1, help_text="Softmax temperature over accuracies (> 0)")
+    gating_floor = models.FloatField(default=0.05, help_text="Minimum weight of a model")
+    score_horizon_seconds = models.PositiveIntegerField(default=60, help_text="A call is scored this long after")
+    updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         constraints = [
             models.CheckConstraint(condition=Q(buy_threshold__gte=0, buy_threshold__lte=1), name="buy_threshold_unit"),
             models.CheckConstraint(condition=Q(sell_threshold__gte=0, sell_threshold__lte=1), name="sell_threshold_unit"),
+            models.CheckConstraint(condition=Q(gating_temperature__gt=0), name="gating_temperature_positive"),
+            models.CheckConstraint(condition=Q(gating_floor__gte=0, gating_floor__lte=1), name="gating_floor_unit"),
         ]
 
 
@@ -72,6 +112,9 @@ class Decision(models.Model):
     threshold = models.FloatField()
     prediction = models.ForeignKey(Prediction, on_delete=models.SET_NULL, null=True, blank=True)
     reason = models.CharField(max_length=255, blank=True)
+    filter = models.CharField(max_length=16, blank=True, help_text="Market filter that held it, if any")
+    inputs = models.JSONField(default=dict, blank=True,
+                              help_text="What produced it: model probs, gating weights, mixture, conditions, settings")
 
     class Meta:
         constraints = [
@@ -91,12 +134,21 @@ class Order(models.Model):
         REJECTED = "REJECTED"
         EXPIRED = "EXPIRED"
 
+    class Type(models.TextChoices):
+        MARKET = "MARKET"
+        LIMIT = "LIMIT"
+
+    OPEN = (Status.NEW, Status.PARTIALLY_FILLED)
+
     account = models.ForeignKey(TradingAccount, on_delete=models.CASCADE, related_name="orders")
     instrument = models.ForeignKey(Instrument, on_delete=models.CASCADE)
     decision = models.ForeignKey(Decision, on_delete=models.SET_NULL, null=True, blank=True)
     client_order_id = models.CharField(max_length=64, unique=True)
+    venue_order_id = models.CharField(max_length=64, blank=True)
     side = models.CharField(max_length=4, choices=Side.choices)
-    order_type = models.CharField(max_length=8, default="MARKET")
+    order_type = models.CharField(max_length=8, choices=Type.choices, default=Type.MARKET)
+    purpose = models.CharField(max_length=16, default="entry", help_text="entry | exit | stop_loss | take_profit | ...")
+    price = models.DecimalField(**PRICE, null=True, blank=True, help_text="Limit price (USD); empty for MARKET")
     quantity = models.DecimalField(**SIZE)
     filled_quantity = models.DecimalField(**SIZE, default=Decimal(0))
     average_price = models.DecimalField(**PRICE, null=True, blank=True)
@@ -104,9 +156,32 @@ class Order(models.Model):
     reject_reason = models.CharField(max_length=255, blank=True)
     ts_event = models.DateTimeField()
     created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["-ts_event"]
+        indexes = [models.Index(fields=["account", "status"], name="order_account_status")]
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in self.OPEN
+
+
+class OrderEvent(models.Model):
+    """One transition of an order's lifecycle (NEW -> PARTIALLY_FILLED -> FILLED / CANCELED /
+    REJECTED / EXPIRED), stored in order (``seq``) with the filled quantity after it."""
+
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="events")
+    seq = models.PositiveIntegerField()
+    status = models.CharField(max_length=16, choices=Order.Status.choices)
+    filled_quantity = models.DecimalField(**SIZE, default=Decimal(0))
+    detail = models.CharField(max_length=255, blank=True)
+    ts_event = models.DateTimeField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["order", "seq"], name="orderevent_unique_order_seq")]
+        ordering = ["order", "seq"]
 
 
 class Fill(models.Model):
@@ -117,6 +192,7 @@ class Fill(models.Model):
     price = models.DecimalField(**PRICE)
     quantity = models.DecimalField(**SIZE)
     fee = models.DecimalField(**SIZE)
+    liquidity = models.CharField(max_length=5, default="taker", help_text="taker | maker")
     ts_event = models.DateTimeField()
 
     class Meta:

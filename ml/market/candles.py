@@ -29,8 +29,41 @@ class SecondCandleBuilder:
         self.symbol = symbol
         self.last_close: float | None = None  # close of the last closed second with data
         self.late_trades = 0
+        self._hole_done: tuple[int, int, str] | None = None
         self._pending: dict[int, list[float]] = {}  # second -> [o, h, l, c, v, qv, n]
         self._closed_until: int | None = None  # every second < this is closed
+        self._unknown_until: int | None = None  # seconds < this (and >= a gap's start) are incomplete
+        self._hole_start: int | None = None  # first second not emitted because of a stream gap
+        self._hole_cause = ""
+        self.gap_trades = 0  # trades dropped because their second is incomplete (stream gap)
+
+    def mark_gap(self, from_ms: int, to_ms: int, cause: str = "disconnect") -> None:
+        """The stream may have lost trades between ``from_ms`` and ``to_ms`` (ms, exchange time).
+
+        Every not yet closed second overlapping ``[from_ms, to_ms]`` is incomplete: its pending
+        trades are dropped (``gap_trades``) and :meth:`close` returns None for it. The previous
+        close is forgotten, so the seconds after the gap without a trade are not filled flat at a
+        pre-gap price either (None until the next trade). The seconds left without a candle are
+        reported by :meth:`take_hole` once candles resume. Raises ValueError if ``to_ms < from_ms``.
+        """
+        if to_ms < from_ms:
+            raise ValueError(f"gap ends before it starts: {from_ms} > {to_ms}")
+        start = from_ms - from_ms % 1000
+        if self._closed_until is not None:
+            start = max(start, self._closed_until)
+        end = to_ms - to_ms % 1000 + 1000
+        for second in [s for s in self._pending if start <= s < end]:
+            self.gap_trades += int(self._pending.pop(second)[6])
+        self._unknown_until = max(self._unknown_until or end, end)
+        self.last_close = None
+        self._hole_cause = self._hole_cause or cause
+
+    def take_hole(self) -> tuple[int, int, str] | None:
+        """``(from_ms, to_ms, cause)``: the seconds ``[from_ms, to_ms)`` just closed without a
+        candle because of a stream gap, reported once, when the first candle after them is
+        emitted (None otherwise)."""
+        hole, self._hole_done = self._hole_done, None
+        return hole
 
     def on_trade(self, trade: Trade) -> None:
         """Add ``trade`` (``ts_event`` = trade time T, ms) to the candle of its second."""
@@ -56,7 +89,8 @@ class SecondCandleBuilder:
         """Close the exchange second ``[second_ts_ms, second_ts_ms + 1000)``.
 
         Returns its candle; a flat zero-volume candle at the previous close if it had no
-        trade; None before the first trade ever. Pending trades of earlier seconds that were
+        trade; None before the first trade ever, for a second marked incomplete by
+        :meth:`mark_gap`, and after a gap until the next trade. Pending trades of earlier seconds that were
         never closed are folded into ``last_close`` (their candles are lost; close every second).
         Raises ValueError if ``second_ts_ms`` is not a whole second.
         """
@@ -67,14 +101,32 @@ class SecondCandleBuilder:
             self.last_close = self._pending.pop(skipped)[3]
         self._closed_until = second_ts_ms + 1000
         acc = self._pending.pop(second_ts_ms, None)
+        if self._unknown_until is not None and second_ts_ms < self._unknown_until:
+            if acc is not None:  # trades seen in an incomplete second: never a candle
+                self.gap_trades += int(acc[6])
+            return self._no_candle(second_ts_ms)
         if acc is not None:
             o, h, lo, c, v, qv, n = acc
             self.last_close = c
+            self._end_hole(second_ts_ms)
             return Candle(self.symbol, "1s", second_ts_ms, o, h, lo, c, v, qv, int(n))
         if self.last_close is None:
-            return None
+            return self._no_candle(second_ts_ms)
         c = self.last_close
+        self._end_hole(second_ts_ms)
         return Candle(self.symbol, "1s", second_ts_ms, c, c, c, c, 0.0, 0.0, 0)
+
+    def _no_candle(self, second_ts_ms: int) -> None:
+        if self._hole_cause and self._hole_start is None:
+            self._hole_start = second_ts_ms
+        return None
+
+    def _end_hole(self, second_ts_ms: int) -> None:
+        if self._hole_start is not None:
+            self._hole_done = (self._hole_start, second_ts_ms, self._hole_cause)
+        self._hole_start = None
+        self._hole_cause = ""
+        self._unknown_until = None
 
 
 def rollup(candles: Sequence[Candle], timeframe: str) -> list[Candle]:
@@ -145,3 +197,25 @@ def _merge(group: list[Candle], timeframe: str, period: int) -> Candle:
         quote_volume=sum(c.quote_volume for c in group),
         trade_count=sum(c.trade_count for c in group),
     )
+
+
+def second_candles(trades: Sequence[Trade], symbol: str) -> dict[int, Candle]:
+    """The 1 s candles of ``trades`` (one symbol, sorted by ``T``), keyed by open time (ms): every
+    second from the first trade's to the one before the last trade's (the last may be incomplete),
+    empty seconds flat at the previous close, as :class:`SecondCandleBuilder` builds them. The
+    reference a live session's candles are checked against (tests, ``bench/ingest.py``)."""
+    if not trades:
+        return {}
+    builder = SecondCandleBuilder(symbol)
+    first = trades[0].ts_event - trades[0].ts_event % 1000
+    last = trades[-1].ts_event - trades[-1].ts_event % 1000
+    out: dict[int, Candle] = {}
+    i = 0
+    for second in range(first, last, 1000):
+        while i < len(trades) and trades[i].ts_event < second + 1000:
+            builder.on_trade(trades[i])
+            i += 1
+        candle = builder.close(second)
+        if candle is not None:
+            out[second] = candle
+    return out

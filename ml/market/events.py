@@ -54,6 +54,30 @@ class OrderBookSnapshot:
 
 
 @dataclass(frozen=True, slots=True)
+class StreamGap:
+    """A window in which a live stream may have missed messages of ``symbol`` (a disconnect).
+
+    Emitted by a live venue when the stream resumes: ``from_ms`` is the exchange time (ms) of the
+    last message received before the loss (or the start of the second of the first message, for
+    the first connection: that second began before we listened), ``to_ms`` the exchange time of
+    the first message received after it. Trades with ``from_ms < T < to_ms`` may be missing, so
+    every second that overlaps ``[from_ms, to_ms]`` is incomplete: a consumer must not build
+    candles for it from the stream (nor interpolate them) but fetch them again (REST backfill).
+    ``cause``: "connect", "disconnect", "server_shutdown", "idle", "rotation", "overflow".
+    ``ts_event`` is ``to_ms`` (where the gap sits in the stream's time order).
+    """
+
+    symbol: str
+    from_ms: int
+    to_ms: int
+    cause: str
+
+    @property
+    def ts_event(self) -> int:
+        return self.to_ms
+
+
+@dataclass(frozen=True, slots=True)
 class Candle:
     """One OHLCV candle. ``open_time`` in ms; ``timeframe`` one of 1s, 1m, 1h, 1d."""
 

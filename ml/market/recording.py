@@ -52,6 +52,20 @@ def default_spot_session(data_dir: str | Path | None = None) -> dict[str, list[P
     return session
 
 
+def default_usdm_session(data_dir: str | Path | None = None) -> dict[str, list[Path]]:
+    """Recorded Binance USD-M perpetual run of ETHUSDT and BTCUSDT, 2024-08-08 23:54 → 2024-08-09 00:00 UTC
+    (``binance_usdm/<symbol>_20240808.gz``, ``@depth@0ms`` diffs with ``pu``; data README section 1).
+
+    Returns ``{"ETHUSDT": [path], "BTCUSDT": [path]}``. Raises FileNotFoundError naming a missing file.
+    """
+    root = Path(data_dir) if data_dir is not None else default_data_dir()
+    session = {s: [root / "orderbook" / "binance_usdm" / f"{s.lower()}_20240808.gz"] for s in SPOT_SESSION_SYMBOLS}
+    for symbol, (path,) in session.items():
+        if not path.is_file():
+            raise FileNotFoundError(f"recording for {symbol} not found: {path}")
+    return session
+
+
 def to_ns(local_ts: int) -> int:
     """Normalize a recorder timestamp to ns since the epoch, by magnitude (s, ms, µs or ns)."""
     if local_ts >= 10**17:
@@ -193,3 +207,50 @@ def read_raw_depth(paths: Sequence[str | Path]) -> tuple[bytes | None, list[byte
             elif b"@depth" in payload[:40]:
                 messages.append(payload)
     return snapshot, messages
+
+
+class RecordingWriter:
+    """Write raw stream lines in the recordings' format: gzip text, ``<receive ns> <json>`` a line, one file
+    per symbol per UTC day (``<symbol lower>_<YYYYMMDD>.gz``, the day of the receive time), switched at
+    midnight. Re-opening a day's file appends a gzip member (``read_recording`` reads multi-member files).
+
+    ``lines`` counts lines written per symbol; ``paths`` lists the files in the order opened.
+    Raises OSError if ``out_dir`` cannot be written.
+    """
+
+    def __init__(self, out_dir: str | Path, symbols: Sequence[str]) -> None:
+        self.out_dir = Path(out_dir)
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        self.symbols = [s.upper() for s in symbols]
+        self.lines: Counter[str] = Counter()
+        self.paths: list[Path] = []
+        self._open: dict[str, tuple[str, object]] = {}  # symbol -> (day, gzip file)
+
+    def write(self, symbol: str, ts_ns: int, payload: str | bytes) -> None:
+        """Append one line for ``symbol`` (upper case) received at ``ts_ns`` (ns since the epoch, UTC)."""
+        import gzip
+        import time as _time
+
+        symbol = symbol.upper()
+        day = _time.strftime("%Y%m%d", _time.gmtime(ts_ns // 1_000_000_000))
+        current = self._open.get(symbol)
+        if current is None or current[0] != day:
+            if current is not None:
+                current[1].close()
+            path = self.out_dir / f"{symbol.lower()}_{day}.gz"
+            self._open[symbol] = (day, gzip.open(path, "ab"))
+            self.paths.append(path)
+            current = self._open[symbol]
+        data = payload.encode() if isinstance(payload, str) else payload
+        current[1].write(b"%d %s\n" % (ts_ns, data))
+        self.lines[symbol] += 1
+
+    def files(self, symbol: str) -> list[Path]:
+        """The files written for ``symbol``, in order (the input of :func:`read_recording`)."""
+        return [p for p in self.paths if p.name.startswith(symbol.lower() + "_")]
+
+    def close(self) -> None:
+        """Close every open file (complete gzip members). Idempotent."""
+        for _, fh in self._open.values():
+            fh.close()
+        self._open.clear()

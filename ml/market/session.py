@@ -12,10 +12,11 @@ import logging
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from ml.market.candles import SecondCandleBuilder
 from ml.market.cob import BucketImbalanceMA, ImbalanceMA, cob_frame
-from ml.market.events import Candle, CobFrame, OrderBookDelta, OrderBookSnapshot, Trade
+from ml.market.events import Candle, CobFrame, OrderBookDelta, OrderBookSnapshot, StreamGap, Trade
 from ml.market.gridbook import GridBook
 from ml.market.native import NativeBuildError
 from ml.market.orderbook import OrderBook
@@ -25,13 +26,26 @@ from ml.market.sync import BookSynchronizer, SyncRule
 logger = logging.getLogger(__name__)
 
 
+class LiveVenueLike(Protocol):
+    """What a session needs from a venue (``ReplayVenue``, ``apps.market.venues.live.LiveVenue``):
+    events in arrival order (a live venue adds :class:`StreamGap` markers), synchronous REST
+    snapshots for resyncs, and per-symbol counters."""
+
+    counts: dict[str, Counter[str]]
+
+    def events(self) -> Iterator[Trade | OrderBookDelta | OrderBookSnapshot | StreamGap]: ...
+
+    def snapshot(self, symbol: str) -> OrderBookSnapshot: ...
+
+
 @dataclass(frozen=True, slots=True)
 class InstrumentSpec:
     """What the session builds for one instrument.
 
     ``bucket_width`` in USD (1 for ETHUSDT, 10 for BTCUSDT in the peer benchmark), ``n_buckets``
-    N (frames have 2N + 1 buckets), ``sync_rule`` "spot" or "futures" (see ``sync.py``),
-    ``tick_size`` the price step of the :class:`GridBook` (0.01 on Binance spot BTC/ETH).
+    N (frames have 2N + 1 buckets), ``sync_rule`` "spot", "futures" or "snapshot" (see ``sync.py``;
+    the Engine takes a live venue's ``sync_rule``), ``tick_size`` the price step of the
+    :class:`GridBook` (0.01 on Binance spot BTC/ETH).
     """
 
     symbol: str
@@ -46,7 +60,10 @@ class SecondResult:
     """Products of one closed exchange second ``[ts, ts + 1000)`` (ts in ms).
 
     ``frames``: symbols whose book is synced; ``candles``: symbols with at least one trade so
-    far; ``books``: the live synced books (:class:`GridBook`, same queries as ``OrderBook``)
+    far (and no stream gap over the second); ``gaps``: per symbol, a :class:`StreamGap` whose
+    ``[from_ms, to_ms)`` are the seconds closed *without* a candle because the live stream lost
+    messages, reported once, at the first second with a candle again: fetch those candles
+    through REST (never interpolate them); ``books``: the live synced books (:class:`GridBook`, same queries as ``OrderBook``)
     at the end of the second. The books are the session's own objects and change on the next
     iteration: copy (``book.copy()``) any book you keep.
     """
@@ -55,6 +72,7 @@ class SecondResult:
     frames: dict[str, CobFrame] = field(default_factory=dict)
     candles: dict[str, Candle] = field(default_factory=dict)
     books: dict[str, GridBook | OrderBook] = field(default_factory=dict)
+    gaps: dict[str, StreamGap] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -65,6 +83,7 @@ class _Instrument:
     ma: ImbalanceMA
     bucket_ma: BucketImbalanceMA
     counts: Counter[str] = field(default_factory=Counter)
+    no_frames_until: int = 0  # ms: seconds before this overlap a stream gap (stale book)
 
 
 def _new_book(spec: InstrumentSpec) -> GridBook | OrderBook:
@@ -89,13 +108,22 @@ class MarketSession:
     engine cannot be built (no gcc), the dict :class:`OrderBook` is used instead (same results,
     slower), with one warning.
 
+    A :class:`StreamGap` from a live venue marks the seconds it overlaps as incomplete: no
+    candle (never one filled from the previous close) and no frame (the book may be stale) for
+    them; the hole is reported in :attr:`SecondResult.gaps` once candles resume.
+
     The synchronizers fetch resync snapshots from ``venue.snapshot``. Events of symbols
     without an :class:`InstrumentSpec` are ignored (they do not move the clock either).
-    Raises ValueError if two specs name the same symbol.
+    ``close_delay_ms`` (live venues): see :meth:`seconds`. Raises ValueError if two specs name the
+    same symbol or the delay is negative.
     """
 
-    def __init__(self, venue: ReplayVenue, instruments: Sequence[InstrumentSpec]) -> None:
+    def __init__(self, venue: ReplayVenue | LiveVenueLike, instruments: Sequence[InstrumentSpec],
+                 close_delay_ms: int = 0) -> None:
+        if close_delay_ms < 0:
+            raise ValueError(f"close_delay_ms must be >= 0, got {close_delay_ms}")
         self.venue = venue
+        self.close_delay_ms = close_delay_ms
         self._instruments: dict[str, _Instrument] = {}
         for spec in instruments:
             symbol = spec.symbol.upper()
@@ -127,22 +155,40 @@ class MarketSession:
                 "malformed": venue_counts["malformed"], "withheld": venue_counts["withheld"],
                 "frames": inst.counts["frames"], "candles": inst.counts["candles"],
             }
+            if inst.counts["stream_gaps"]:
+                out[symbol]["stream_gaps"] = inst.counts["stream_gaps"]
+                out[symbol]["gap_trades"] = inst.candles.gap_trades
         return out
 
     def seconds(self) -> Iterator[SecondResult]:
-        """Yield one :class:`SecondResult` per closed exchange second (module docstring)."""
+        """Yield one :class:`SecondResult` per closed exchange second (module docstring).
+
+        With ``close_delay_ms`` (a live venue: a trade can arrive after a diff of the next second, up
+        to ~150 ms late in the 2024-08 spot recordings), each second's frames are still taken at its
+        end, but its candles wait for an event ``close_delay_ms`` past the end, so late trades count.
+        """
         current: int | None = None
+        frames: dict[int, SecondResult] = {}  # seconds whose frames are taken, candles not closed yet
+        delay = self.close_delay_ms
         for event in self.venue.events():
             inst = self._instruments.get(event.symbol)
             if inst is None:
+                continue
+            if type(event) is StreamGap:  # does not move the clock: the next message does
+                self._on_gap(inst, event)
                 continue
             ts = event.ts_event
             if ts is not None:
                 if current is None:
                     current = ts - ts % 1000
                 while ts >= current + 1000:
-                    yield self._close(current)
+                    if not delay:
+                        yield self._close(current)
+                    else:
+                        frames[current] = self._frames(SecondResult(ts=current))
                     current += 1000
+                while frames and ts >= next(iter(frames)) + 1000 + delay:
+                    yield self._candles(frames.pop(next(iter(frames))))
             self._apply(inst, event)
 
     def _apply(self, inst: _Instrument, event: Trade | OrderBookDelta | OrderBookSnapshot) -> None:
@@ -155,14 +201,36 @@ class MarketSession:
         elif kind is OrderBookSnapshot:
             inst.sync.apply_snapshot(event)
 
+    def _on_gap(self, inst: _Instrument, gap: StreamGap) -> None:
+        """A live stream lost messages: no candle and no frame for the seconds it overlaps.
+
+        The book is kept: if no diff was lost, the next diff continues its chain; if one was,
+        the synchronizer sees the break and resyncs from a snapshot.
+        """
+        inst.counts["stream_gaps"] += 1
+        inst.candles.mark_gap(gap.from_ms, gap.to_ms, gap.cause)
+        inst.no_frames_until = max(inst.no_frames_until, gap.to_ms - gap.to_ms % 1000)
+        logger.info("%s: stream gap %d..%d (%s)", gap.symbol, gap.from_ms, gap.to_ms, gap.cause)
+
     def _close(self, ts: int) -> SecondResult:
-        result = SecondResult(ts=ts)
+        return self._frames(self._candles(SecondResult(ts=ts)))
+
+    def _candles(self, result: SecondResult) -> SecondResult:
+        ts = result.ts
         for symbol, inst in self._instruments.items():
             candle = inst.candles.close(ts)
             if candle is not None:
                 result.candles[symbol] = candle
                 inst.counts["candles"] += 1
-            if not inst.sync.synced:
+                hole = inst.candles.take_hole()
+                if hole is not None:
+                    result.gaps[symbol] = StreamGap(symbol, hole[0], hole[1], hole[2])
+        return result
+
+    def _frames(self, result: SecondResult) -> SecondResult:
+        ts = result.ts
+        for symbol, inst in self._instruments.items():
+            if not inst.sync.synced or ts < inst.no_frames_until:
                 continue
             book = inst.sync.book
             result.books[symbol] = book

@@ -16,7 +16,7 @@ from __future__ import annotations
 import heapq
 import io
 import logging
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from collections import Counter
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -189,23 +189,29 @@ def _fill_times(frames: list[Frame]) -> None:
         f.ts = first
 
 
-def load_exchange_info(data_dir: Path | None = None) -> bytes:
-    """The recorded Binance spot ``GET /api/v3/exchangeInfo`` body (data README section 4).
+FUTURES_EXCHANGE_INFO_URL = "https://fapi.binance.com/fapi/v1/exchangeInfo"
+
+
+def load_exchange_info(data_dir: Path | None = None, market: str = "spot") -> bytes:
+    """The recorded Binance spot ``GET /api/v3/exchangeInfo`` body, or with ``market="usdm"`` the
+    USD-M ``GET /fapi/v1/exchangeInfo`` body (data README section 4).
 
     Raises FileNotFoundError if the sample is missing, LookupError if it holds no such record.
     """
     import zstandard
 
-    path = (data_dir or default_data_dir()) / "ws_samples" / "cryptofeed_BINANCE.jsonl.zst"
+    name, url = (("cryptofeed_BINANCE_FUTURES.jsonl.zst", FUTURES_EXCHANGE_INFO_URL) if market == "usdm"
+                 else ("cryptofeed_BINANCE.jsonl.zst", EXCHANGE_INFO_URL))
+    path = (data_dir or default_data_dir()) / "ws_samples" / name
     with path.open("rb") as fh:
         reader = io.TextIOWrapper(zstandard.ZstdDecompressor().stream_reader(fh), encoding="utf-8")
         for line in reader:
             if '"http"' not in line[:40]:
                 continue
             record = orjson.loads(line)
-            if record.get("t") == "http" and record.get("url") == EXCHANGE_INFO_URL:
+            if record.get("t") == "http" and record.get("url") == url:
                 return record["data"].encode()
-    raise LookupError(f"{path}: no recorded {EXCHANGE_INFO_URL} response")
+    raise LookupError(f"{path}: no recorded {url} response")
 
 
 def book_levels(book: OrderBook, limit: int) -> dict[str, list[list[str]]]:
@@ -214,21 +220,56 @@ def book_levels(book: OrderBook, limit: int) -> dict[str, list[list[str]]]:
             for side in ("bid", "ask")}
 
 
+HISTORY_INTERVALS = ("1m", "1h", "1d")  # intervals with recorded history files (data README s. 3)
+
+
+@dataclass(frozen=True, slots=True)
+class History:
+    """Recorded candles of one symbol and interval (``ml.data.history`` files), sorted."""
+
+    open_times: list[int]
+    rows: list[tuple[float, float, float, float, float]]  # open, high, low, close, volume
+
+
+@lru_cache(maxsize=16)
+def load_history(data_dir: Path, symbol: str, interval: str) -> History | None:
+    """The recorded 1m/1h/1d Binance spot candles of ``symbol`` (None for another interval or
+    symbol without a file). Cached: a 1m file takes ~0.1 s to read."""
+    from ml.data.history import history_files, load_ohlcv_csv
+
+    if interval not in HISTORY_INTERVALS:
+        return None
+    try:
+        path = history_files(data_dir, symbol)[interval]
+    except FileNotFoundError:
+        return None
+    frame = load_ohlcv_csv(path)
+    cols = [frame[c].tolist() for c in ("open", "high", "low", "close", "volume")]
+    return History(open_times=frame["open_time"].astype("int64").tolist(), rows=list(zip(*cols, strict=True)))
+
+
 def build_klines(state: SymbolState, clock_ms: int, interval_ms: int, start: int | None,
-                 end: int | None, limit: int) -> list[list]:
-    """Binance kline rows from the trades with ``T <= clock_ms``.
+                 end: int | None, limit: int, history: History | None = None) -> list[list]:
+    """Binance kline rows from the trades with ``T <= clock_ms`` (and recorded history).
 
     Row: ``[open_time, open, high, low, close, volume, close_time, quote_volume, trades,
     taker_buy_base, taker_buy_quote, "0"]`` (ms; decimal strings). Buckets run from the first
     trade's to the one holding ``clock_ms`` (the open kline); a bucket with no trade repeats the
     previous close with zero volume, as Binance does. ``start``/``end`` filter open times; with
     ``start`` the first ``limit`` rows are returned, else the last ``limit``.
+
+    With ``history`` (1m/1h/1d files), periods that begin before the recording's first trade come
+    from the history rows instead (trades cannot rebuild them), only once closed at ``clock_ms``
+    (no future data); their quote volume, trade count and taker fields are unknown and sent as 0.
     """
+    rows = _history_rows(state, clock_ms, interval_ms, start, end, limit, history)
     trades = state.trades[:bisect_right(state.trade_ts, clock_ms)]
+    from_start = start is not None
     if not trades:
-        return []
-    rows: list[list] = []
+        return rows[:limit] if from_start else rows[-limit:]
     first = trades[0].ts_event // interval_ms * interval_ms
+    if history is not None and first < trades[0].ts_event:
+        start = max(start or 0, first + interval_ms)  # the partial first period came from history
     last = clock_ms // interval_ms * interval_ms
     i, close = 0, Decimal(str(trades[0].price))
     for open_time in range(first, last + 1, interval_ms):
@@ -242,7 +283,7 @@ def build_klines(state: SymbolState, clock_ms: int, interval_ms: int, start: int
             continue
         rows.append(_kline_row(open_time, interval_ms, bucket, close))
         close = Decimal(rows[-1][4])
-    return rows[:limit] if start is not None else rows[-limit:]
+    return rows[:limit] if from_start else rows[-limit:]
 
 
 def _kline_row(open_time: int, interval_ms: int, bucket: list[Trade], prev_close: Decimal
@@ -256,3 +297,23 @@ def _kline_row(open_time: int, interval_ms: int, bucket: list[Trade], prev_close
             f"{sum(quote, Decimal(0)):.8f}", len(bucket),
             f"{sum((sizes[k] for k in taker), Decimal(0)):.8f}",
             f"{sum((quote[k] for k in taker), Decimal(0)):.8f}", "0"]
+
+
+def _history_rows(state: SymbolState, clock_ms: int, interval_ms: int, start: int | None, end: int | None,
+                  limit: int, history: History | None) -> list[list]:
+    """History kline rows for the periods before the recording (see :func:`build_klines`)."""
+    if history is None or not state.trades:
+        return []
+    first_trade = state.trades[0].ts_event
+    cutoff = first_trade // interval_ms * interval_ms  # the period holding the first trade...
+    if cutoff < first_trade:
+        cutoff += interval_ms  # ...comes from history too when trades miss its beginning
+    last_open = min(cutoff - interval_ms, clock_ms - interval_ms)  # closed at the clock
+    if end is not None:
+        last_open = min(last_open, end)
+    times = history.open_times
+    lo = bisect_left(times, start) if start is not None else 0
+    hi = bisect_right(times, last_open)
+    lo, hi = (lo, min(hi, lo + limit)) if start is not None else (max(lo, hi - limit), hi)
+    return [[times[k], *(f"{v:.8f}" for v in history.rows[k]), times[k] + interval_ms - 1,
+             "0", 0, "0", "0", "0"] for k in range(lo, hi)]

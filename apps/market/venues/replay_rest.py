@@ -1,4 +1,4 @@
-"""Binance spot REST endpoints of the replay venue (``/api/v3/...``), see ``replay_server``.
+"""Binance spot REST endpoints of the replay venue (``/api/v3/...``; USD-M ``/fapi/v1/...``), see ``replay_server``.
 
 Shapes and error codes follow Binance's spot REST API ("General endpoints", "Market data
 endpoints", "Error codes"): depth ``{"lastUpdateId", "bids", "asks"}`` with decimal strings,
@@ -6,14 +6,16 @@ kline arrays of 12 fields, errors as HTTP 400 ``{"code": -1121, "msg": "Invalid 
 """
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import TYPE_CHECKING
 
 import orjson
 from aiohttp import web
 
-from apps.market.venues.replay_data import INTERVALS_MS, SymbolState, book_levels, build_klines
+from apps.market.venues.replay_data import INTERVALS_MS, SymbolState, book_levels, build_klines, load_history
 from ml.market.orderbook import OrderBook
+from ml.market.recording import default_data_dir
 
 if TYPE_CHECKING:
     from apps.market.venues.replay_server import ReplayServer
@@ -38,21 +40,44 @@ class RestApi:
     def add_routes(self, app: web.Application) -> None:
         """Register ``/api/v3/{ping,time,exchangeInfo,depth,klines}`` on ``app``."""
         app.middlewares.append(self._errors)
-        app.router.add_get("/api/v3/ping", self._ping)
-        app.router.add_get("/api/v3/time", self._time)
-        app.router.add_get("/api/v3/exchangeInfo", self._exchange_info_handler)
-        app.router.add_get("/api/v3/depth", self._depth)
-        app.router.add_get("/api/v3/klines", self._klines)
+        base = "/fapi/v1" if self.server.market == "usdm" else "/api/v3"  # USD-M: same shapes under /fapi/v1
+        app.router.add_get(f"{base}/ping", self._ping)
+        app.router.add_get(f"{base}/time", self._time)
+        app.router.add_get(f"{base}/exchangeInfo", self._exchange_info_handler)
+        app.router.add_get(f"{base}/depth", self._depth)
+        app.router.add_get(f"{base}/klines", self._klines)
 
     @web.middleware
     async def _errors(self, request: web.Request, handler) -> web.StreamResponse:
-        if request.path.startswith("/api/"):
+        if request.path.startswith(("/api/", "/fapi/")):
             self.server.stats["rest_requests"] += 1
+        fault = self.server.take_http_fault(request.path)
+        if fault is not None and fault["status"]:
+            return await self._http_fault(fault)
+        if fault is not None:
+            await asyncio.sleep(fault["delay"])
         try:
             return await handler(request)
         except BinanceError as exc:
             self.server.stats["rest_errors"] += 1
             return _json({"code": exc.code, "msg": exc.msg}, status=400)
+
+    async def _http_fault(self, fault: dict) -> web.Response:
+        """An injected HTTP error as Binance sends it ("Error codes", "LIMITS": 429 with
+        ``Retry-After`` seconds, 418 for an IP ban, 5xx), or a held response (client timeout)."""
+        if fault["delay"]:
+            await asyncio.sleep(fault["delay"])
+        status = fault["status"]
+        headers = {"Retry-After": str(fault["retry_after"])} if fault["retry_after"] is not None else {}
+        if status in (429, 418):
+            body = {"code": -1003, "msg": "Too much request weight used; current limit is 6000 request weight "
+                                          "per 1 MINUTE. Please use WebSocket Streams for live updates."}
+        elif status >= 500:
+            body = {"code": -1001, "msg": "Internal error; unable to process your request. Please try again."}
+        else:
+            body = {"code": -1000, "msg": "An unknown error occurred while processing the request."}
+        return web.Response(body=orjson.dumps(body), status=status, headers=headers,
+                            content_type="application/json")
 
     async def _ping(self, request: web.Request) -> web.Response:
         return _json({})
@@ -85,6 +110,9 @@ class RestApi:
             book, last_id = state.truth, state.truth_id
             if last_id is None:
                 raise BinanceError(-1121, "Invalid symbol.")  # no snapshot recorded
+        if self.server.market == "usdm":  # futures snapshots carry message (E) and transaction (T) time
+            now = self.server.clock_ms()
+            return _json({"lastUpdateId": last_id, "E": now, "T": now, **book_levels(book, limit)})
         return _json({"lastUpdateId": last_id, **book_levels(book, limit)})
 
     async def _klines(self, request: web.Request) -> web.Response:
@@ -98,7 +126,9 @@ class RestApi:
         limit = _int_param(request, "limit", 500, 1, 1000)
         start = _int_param(request, "startTime", None, 0, 2**63)
         end = _int_param(request, "endTime", None, 0, 2**63)
-        rows = build_klines(state, self.server.clock_ms(), INTERVALS_MS[interval], start, end, limit)
+        history = None if self.server.market == "usdm" else \
+            load_history(self.server.data_dir or default_data_dir(), state.symbol, interval)
+        rows = build_klines(state, self.server.clock_ms(), INTERVALS_MS[interval], start, end, limit, history)
         return _json(rows)
 
     def _state(self, request: web.Request) -> SymbolState:

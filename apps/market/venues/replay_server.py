@@ -1,6 +1,8 @@
 """A replay venue on loopback that speaks Binance spot's protocol (REST + websocket streams).
 
-It serves a recorded session (``shared/data/orderbook/binance_spot``) so ccxt.pro (URLs
+It serves a recorded session (``shared/data/orderbook/binance_spot``; with ``market="usdm"`` the
+USD-M perpetual recordings, REST under ``/fapi/v1`` and diff-depth served under any requested
+``@depth`` speed) so ccxt.pro (URLs
 overridden, see :meth:`ReplayServer.ccxt_urls`) or our own client connects exactly as to
 ``api.binance.com`` / ``stream.binance.com``:
 
@@ -23,8 +25,10 @@ Faults (all counted in ``faults``): :meth:`drop_connection` (TCP abort, no close
 :meth:`drop_next` / :meth:`duplicate_next` / :meth:`reorder_next` diff messages of a symbol,
 :meth:`delay` (hold every outgoing frame), :meth:`stale_snapshot` (depth serves the session's
 first snapshot), :meth:`shutdown_message` (close frame 1001 "going away" with reason
-"server shutdown": what a server restart / Binance maintenance looks like to a client). Faults
-affect delivery only; the truth book still applies every diff, as the exchange would.
+"server shutdown": what a server restart / Binance maintenance looks like to a client),
+:meth:`http_error` (REST answers 429 + Retry-After, 418, 5xx, or is held past a client timeout),
+:meth:`inject_frame` (arbitrary text frames: malformed JSON, unknown symbols). Faults affect
+delivery only; the truth book still applies every diff, as the exchange would.
 """
 from __future__ import annotations
 
@@ -40,10 +44,19 @@ from urllib.parse import urlsplit
 import orjson
 from aiohttp import WSMsgType, web
 
-from apps.market.venues.replay_data import Frame, SymbolState, load_exchange_info, load_session
+from apps.market.venues.replay_data import (
+    HISTORY_INTERVALS,
+    Frame,
+    SymbolState,
+    load_exchange_info,
+    load_history,
+    load_session,
+)
+from apps.market.venues.replay_orders import OrderApi
 from apps.market.venues.replay_rest import RestApi
 from ml.market.events import Trade
 from ml.market.orderbook import OrderBook
+from ml.market.recording import default_data_dir
 
 logger = logging.getLogger(__name__)
 
@@ -93,9 +106,13 @@ class ReplayServer:
 
     def __init__(self, recordings: dict[str, list[Path]], speed: float | None = 1.0,
                  host: str = "127.0.0.1", port: int = 0, *, data_dir: Path | None = None,
-                 heartbeat: float = 20.0) -> None:
+                 heartbeat: float = 20.0, market: str = "spot") -> None:
         if speed is not None and speed <= 0:
             raise ValueError(f"speed must be > 0 or None, got {speed!r}")
+        if market not in ("spot", "usdm"):
+            raise ValueError(f"market must be 'spot' or 'usdm', got {market!r}")
+        self.market = market
+        self._depth_streams: dict[str, str] = {}  # symbol -> the recorded diff-depth stream name
         self.recordings = recordings
         self.speed = speed
         self.host, self.port = host, port
@@ -109,6 +126,8 @@ class ReplayServer:
         self.exchange_info = b""
         self._clients: set[_Client] = set()
         self._diff_faults: dict[str, _DiffFaults] = {}
+        self._http_faults: list[dict] = []
+        self.fault_log: list[tuple[str, str, int, int]] = []  # (dropped | reordered, symbol, U, u) of each diff
         self.stale = False
         self._hold_until = 0.0
         self._t0 = self._t_last = 0
@@ -126,7 +145,10 @@ class ReplayServer:
     async def start(self) -> None:
         """Load the session (in a thread), listen, start the replay clock."""
         self._frames, self.states = await asyncio.to_thread(load_session, self.recordings)
-        self.exchange_info = await asyncio.to_thread(load_exchange_info, self.data_dir)
+        self.exchange_info = await asyncio.to_thread(load_exchange_info, self.data_dir, self.market)
+        if self.market == "spot":  # the history files are spot candles
+            await asyncio.to_thread(self._load_histories)  # cached reads, off the loop
+        self._depth_streams = {f.symbol.lower(): f.stream for f in self._frames if f.delta is not None}
         if not self._frames:
             raise ValueError("the recordings hold no stream frame")
         self._t0, self._t_last = self._frames[0].ts, self._frames[-1].ts
@@ -134,6 +156,8 @@ class ReplayServer:
         self._diff_faults = {sym: _DiffFaults() for sym in self.states}
         app = web.Application()
         RestApi(self).add_routes(app)
+        self.order_api = OrderApi(self)  # signed order endpoints (replay_orders), for live clients
+        self.order_api.add_routes(app)
         app.router.add_get("/ws", self._ws_handler)
         app.router.add_get("/ws/{name}", self._ws_handler)
         app.router.add_get("/stream", self._ws_handler)
@@ -157,6 +181,12 @@ class ReplayServer:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+
+    def _load_histories(self) -> None:
+        """Read the 1m/1h/1d history files the klines endpoint serves (``replay_data.load_history``)."""
+        for symbol in self.states:
+            for interval in HISTORY_INTERVALS:
+                load_history(self.data_dir or default_data_dir(), symbol, interval)
 
     @property
     def url(self) -> str:
@@ -271,9 +301,43 @@ class ReplayServer:
         self._hold_until = max(self._hold_until, loop_time + seconds)
         self.faults["delays"] += 1
 
+    def http_error(self, status: int = 429, n: int = 1, *, retry_after: int | None = None,
+                   delay: float = 0.0, path: str = "/api/") -> None:
+        """Answer the next ``n`` REST requests under ``path`` with HTTP ``status`` (Binance's JSON
+        error body; 429/418 with ``Retry-After: retry_after`` seconds when given) after holding
+        them ``delay`` s. ``status=0`` holds the request ``delay`` s, then serves it normally (a
+        client with a shorter timeout sees a timeout). Counted in ``faults["http_errors"]``."""
+        self._http_faults.extend({"status": status, "retry_after": retry_after, "delay": delay,
+                                  "path": path} for _ in range(n))
+
+    def take_http_fault(self, path: str) -> dict | None:
+        """The pending HTTP fault for a request to ``path`` (removed; None if there is none)."""
+        for k, fault in enumerate(self._http_faults):
+            if path.startswith(fault["path"]):
+                del self._http_faults[k]
+                self.faults["http_errors" if fault["status"] else "http_delays"] += 1
+                return fault
+        return None
+
+    def inject_frame(self, text: str) -> int:
+        """Send ``text`` as one websocket text frame to every client, subscribed or not (malformed /
+        unknown-symbol input for a client's parser). Returns how many clients got it."""
+        n = 0
+        for client in list(self._clients):
+            if not client.queue.full():
+                client.queue.put_nowait(text)
+                n += 1
+        self.faults["frames_injected"] += n
+        return n
+
     def stale_snapshot(self, on: bool = True) -> None:
         """While on, ``/depth`` serves the session's first (recorded) snapshot."""
         self.stale = on
+
+    def pending_faults(self, symbol: str) -> int:
+        """Diff faults of ``symbol`` not applied yet (queued drops, duplicates, reorders, a held diff)."""
+        f = self._symbol_faults(symbol)
+        return f.drop + f.duplicate + f.reorder + (f.held is not None)
 
     def _symbol_faults(self, symbol: str) -> _DiffFaults:
         try:
@@ -325,6 +389,7 @@ class ReplayServer:
         if pending.drop:
             pending.drop -= 1
             self.faults["diffs_dropped"] += 1
+            self.fault_log.append(("dropped", frame.symbol, frame.delta.first_update_id, frame.delta.final_update_id))
             return
         out = [frame]
         if pending.duplicate:
@@ -338,6 +403,7 @@ class ReplayServer:
             pending.reorder -= 1
             pending.held = frame
             self.faults["diffs_reordered"] += 1
+            self.fault_log.append(("reordered", frame.symbol, frame.delta.first_update_id, frame.delta.final_update_id))
             return
         for item in out:
             await self._deliver(item)
@@ -366,7 +432,7 @@ class ReplayServer:
             names = request.query.get("streams", "").split("/")
         else:
             names = [request.match_info.get("name", "")]
-        streams = {_stream_name(name) for name in names if "@" in name}
+        streams = {self._recorded_name(name) for name in names if "@" in name}
         ws = web.WebSocketResponse(heartbeat=self.heartbeat, autoping=True)
         await ws.prepare(request)
         client = _Client(ws=ws, request=request, combined=combined, streams=streams)
@@ -401,6 +467,15 @@ class ReplayServer:
         except (ConnectionError, RuntimeError) as exc:  # peer gone / ws closing
             logger.debug("client writer stopped: %s", exc)
 
+    def _recorded_name(self, name: str) -> str:
+        """Binance stream name; a diff-depth name at another update speed (``@depth``, ``@depth@100ms``)
+        maps to the recorded one (the USD-M files hold ``@depth@0ms``), served at the recorded pace."""
+        name = _stream_name(name)
+        symbol, _, kind = name.partition("@")
+        if (kind == "depth" or kind.startswith("depth@")) and symbol in self._depth_streams:
+            return self._depth_streams[symbol]
+        return name
+
     def _ws_request(self, client: _Client, data: str) -> dict:
         """Answer one live method message (Binance "Live Subscribing/Unsubscribing")."""
         try:
@@ -413,7 +488,7 @@ class ReplayServer:
             return {"error": {"code": 2, "msg": "Invalid request"}, "id": None}
         method, params, req_id = req.get("method"), req.get("params") or [], req.get("id")
         if method in ("SUBSCRIBE", "UNSUBSCRIBE") and isinstance(params, list):
-            names = {_stream_name(str(p)) for p in params}
+            names = {self._recorded_name(str(p)) for p in params}
             if method == "SUBSCRIBE":
                 client.streams |= names
                 self._first_sub.set()
@@ -438,18 +513,19 @@ def _stream_name(name: str) -> str:
 
 
 async def _serve(args: argparse.Namespace) -> None:
-    from ml.market.recording import default_spot_session
+    from ml.market.recording import default_spot_session, default_usdm_session
 
-    session = default_spot_session(args.data_dir)
+    session = (default_usdm_session if args.market == "usdm" else default_spot_session)(args.data_dir)
     wanted = [s.strip().upper() for s in args.symbols.split(",") if s.strip()]
     unknown = sorted(set(wanted) - set(session))
     if unknown or not wanted:
         raise SystemExit(f"--symbols: no recording for {unknown}; have {sorted(session)}")
     server = ReplayServer({s: session[s] for s in wanted}, speed=args.speed, host=args.host,
-                          port=args.port, data_dir=args.data_dir)
+                          port=args.port, data_dir=args.data_dir, market=args.market)
     await server.start()
     streams = "/".join(f"{s.lower()}@{k}" for s in wanted for k in ("depth@100ms", "trade"))
-    print(f"REST      {server.url}/api/v3  (depth, klines, exchangeInfo, time, ping)")
+    rest_base = "/fapi/v1" if args.market == "usdm" else "/api/v3"
+    print(f"REST      {server.url}{rest_base}  (depth, klines, exchangeInfo, time, ping)")
     print(f"combined  {server.ws_url}/stream?streams={streams}")
     print(f"raw       {server.ws_url}/ws/{wanted[0].lower()}@depth@100ms")
     print(f"ccxt.pro  urls['api']['ws']['spot'] = '{server.ws_url}/ws'", flush=True)
@@ -477,6 +553,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=9443)
     parser.add_argument("--symbols", default="ETHUSDT,BTCUSDT")
     parser.add_argument("--data-dir", type=Path, default=None)
+    parser.add_argument("--market", choices=("spot", "usdm"), default="spot",
+                        help="usdm: the USD-M perpetual recordings under /fapi/v1 (GOGO_BINANCEUSDM_* endpoints)")
     args = parser.parse_args(argv)
     args.speed = None if args.speed == "max" else float(args.speed)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")

@@ -55,6 +55,9 @@ def test_the_replay_runs_the_whole_pipeline_and_a_second_run_changes_nothing(eag
     assert account["orders"] >= 20  # one per 20 s cooldown over ~470 s of predictions
     assert account["fills"] > 0 and account["rejections"] > 0  # 1 ETH max position binds
     assert abs(float(account["position"])) <= 1.0
+    assert account["risk_state"] == "ACTIVE" and set(account["risk_metrics"]) == {
+        "max_drawdown", "var_historical", "var_parametric", "sharpe", "sortino"}
+    _check_orders_decisions_and_risk_events()
 
     # Deterministic and idempotent: the same counts, the same orders, no duplicated rows.
     for key in ("instruments", "accounts", "order_log_sha256"):
@@ -62,6 +65,33 @@ def test_the_replay_runs_the_whole_pipeline_and_a_second_run_changes_nothing(eag
     assert {model: model.objects.count() for model in TABLES} == counts
     skipped = Prediction.objects.filter(status="skipped").order_by("ts_event").first()
     assert skipped.reason.startswith("completeness 0.") and "< 0.80" in skipped.reason
+
+
+def _check_orders_decisions_and_risk_events() -> None:
+    """Every order has its lifecycle stored, every rejection its RiskEvent with the same reason,
+    every acting decision the inputs that produced it; paper fills come one book later (latency)."""
+    from apps.risk.models import RiskEvent
+    from apps.trading.models import OrderEvent
+
+    orders = list(Order.objects.all())
+    assert orders
+    for order in orders:
+        statuses = list(OrderEvent.objects.filter(order=order).order_by("seq").values_list("status", flat=True))
+        assert statuses[0] == "NEW" and statuses[-1] == order.status
+        if order.status == "REJECTED":
+            event = RiskEvent.objects.get(order=order)
+            assert event.kind == "rejected" and event.reason == order.reject_reason
+        for fill in order.fills.all():  # 50 ms latency: matched against the next second's book
+            assert (fill.ts_event - order.ts_event).total_seconds() == 1.0
+    assert RiskEvent.objects.filter(kind="rejected").count() == Order.objects.filter(status="REJECTED").count()
+    acting = Decision.objects.exclude(action="HOLD")
+    assert acting.count() == Order.objects.filter(purpose="entry").count()
+    for decision in acting:
+        inputs = decision.inputs
+        assert set(inputs["models"]) <= {"cnn", "dqn", "transformer"} and inputs["models"]
+        assert abs(sum(inputs["gating"]["weights"].values()) - 1) < 1e-9
+        assert inputs["gating"]["mode"] in ("learned", "equal-fallback")
+        assert inputs["settings"]["cooldown_seconds"] == 20 and inputs["conditions"]["spread_bps"] > 0
 
 
 def test_the_gate_refuses_every_inference_when_the_threshold_cannot_be_met(settings):

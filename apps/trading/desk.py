@@ -1,0 +1,297 @@
+"""The trading desk of a session: each exchange second, for every auto-trading account, run the
+risk cycle, the stops, the orchestrator's decision and the execution of the resulting order.
+
+Per second (``TradingDesk.second``), before any account: the accuracy scorer records the models'
+calls and scores those ``score_horizon_seconds`` old against the mid; the mixture of experts
+combines the outputs (``ml.orchestrator``). Per account (``TradingDesk.trade``):
+
+1. the execution client matches orders that reached the venue (paper latency) and fills move the position;
+2. the risk manager starts its cycle: equity marked at mid, kill switch read from the database
+   (so it halts new orders within this cycle), circuit breakers, trading state; a state change
+   is stored as a RiskEvent;
+3. a stop-loss / take-profit / trailing stop asks for a reduce-only market exit;
+4. the orchestrator decides; the decision is stored with every input that produced it;
+5. a BUY or SELL is sized (``RiskLimit.sizing``), checked by the risk manager (a rejection is a
+   REJECTED order plus a RiskEvent with the reason) and sent to the execution client.
+"""
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from apps.market.convert import to_decimal
+from apps.market.models import Instrument
+from apps.predictions.models import Prediction
+from apps.risk import services as risk_services
+from apps.risk.models import RiskEvent, RiskLimit, RiskState
+from apps.trading import services as trading_services
+from apps.trading.execution import (
+    BookView,
+    CcxtExecutionClient,
+    Execution,
+    ExecutionClient,
+    LiveTradingDisabled,
+    PaperExecutionClient,
+    VenueError,
+)
+from apps.trading.models import OrchestratorConfig, Order, TradingAccount
+from apps.trading.positions import PositionState
+from ml.models.output import ModelOutput
+from ml.orchestrator import (
+    MIXTURE_NAME,
+    AccuracyScorer,
+    FilterParams,
+    GatingParams,
+    MarketConditions,
+    decide,
+    gating_weights,
+    mixture_output,
+)
+from ml.risk import sizing
+from ml.risk.manager import RiskManager
+from ml.risk.stops import stop_hit, update_extreme
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class AccountDesk:
+    """One account's trading state during a session."""
+
+    account: TradingAccount
+    position: PositionState
+    client: ExecutionClient
+    limit: RiskLimit
+    risk: RiskManager
+    risk_row: RiskState
+    last_order_ms: int | None = None
+    extreme: float | None = None
+    orders: int = 0
+    fills: int = 0
+    rejections: int = 0
+    equity_curve: list[float] = field(default_factory=list)
+
+
+def client_for(account: TradingAccount, instrument: Instrument) -> ExecutionClient:
+    """The account's execution client: paper, or ccxt for an enabled live account.
+    Raises LiveTradingDisabled for a live account that may not trade."""
+    if account.mode == TradingAccount.Mode.LIVE:
+        return CcxtExecutionClient(account, instrument)
+    return PaperExecutionClient(account, instrument)
+
+
+def gating_params(config: OrchestratorConfig) -> GatingParams:
+    return GatingParams(window=config.gating_window, min_scored=config.gating_min_scored,
+                        temperature=config.gating_temperature, floor=config.gating_floor, mode=config.gating_mode,
+                        manual={str(k): float(v) for k, v in (config.manual_weights or {}).items()})
+
+
+class TradingDesk:
+    """Trading of one instrument for several accounts in one session (module docstring)."""
+
+    def __init__(self, *, instrument: Instrument, config: OrchestratorConfig) -> None:
+        self.instrument, self.config = instrument, config
+        self.scorer = AccuracyScorer(horizon_ms=config.score_horizon_seconds * 1000, window=config.gating_window)
+        self.desks: dict[int, AccountDesk] = {}
+
+    def open_account(self, *, account: TradingAccount, position: PositionState, start_ms: int) -> AccountDesk | None:
+        """Prepare an account at session start: its client (None and logged when a live account
+        may not trade), reconciliation of its open orders, its risk manager."""
+        try:
+            client = client_for(account, self.instrument)
+        except LiveTradingDisabled as exc:
+            logger.warning("account %s skipped: %s", account.pk, exc)
+            return None
+        for done in client.reconcile(now_ms=start_ms):
+            trading_services.fills_apply(state=position, order=done.order, fills=done.fills)
+        limit = risk_services.risk_limit_get_or_default(account=account, instrument=self.instrument)
+        equity = float(account.starting_balance + position.realized_pnl)
+        risk = risk_services.risk_manager_start(account=account, limit=limit, equity=equity, start_ms=start_ms)
+        desk = AccountDesk(account=account, position=position, client=client, limit=limit, risk=risk,
+                           risk_row=risk_services.risk_state_get(account=account))
+        self.desks[account.pk] = desk
+        return desk
+
+    def mixture(self, outputs: Mapping[str, ModelOutput], ts: int, mid: float | None) -> tuple[ModelOutput, dict]:
+        """Score old calls, weight the models, combine; returns the mixture and the gating record."""
+        params = gating_params(self.config)
+        if mid:
+            self.scorer.observe(ts_ms=ts, price=mid)
+        names = list(outputs)
+        accuracies = {n: self.scorer.accuracy(n) for n in names}
+        weights, how = gating_weights(names, accuracies, params)
+        output = mixture_output(outputs, weights)
+        if mid:
+            self.scorer.record(ts_ms=ts, price=mid, outputs={**outputs, MIXTURE_NAME: output})
+        gating = {"mode": how, "weights": weights, "accuracy": {n: list(a) for n, a in accuracies.items()},
+                  "mixture_accuracy": list(self.scorer.accuracy(MIXTURE_NAME))}
+        return output, gating
+
+    def trade(self, desk: AccountDesk, *, output: ModelOutput, gating: dict, prediction: Prediction | None, ts: int,
+              book: BookView | None,
+              conditions: MarketConditions, candles_1m: Sequence = ()) -> dict:
+        """One decision cycle of one account (module docstring); returns the payload to publish."""
+        try:
+            for done in desk.client.poll(now_ms=ts, book=book):
+                self._apply(desk, done)
+        except VenueError as exc:
+            self._venue_error(desk, ts, exc)
+        mid = book.mid() if book is not None else None
+        price = float(mid) if mid else None
+        self._risk_cycle(desk, ts, price)
+        stop = self._stop(desk, ts, price, book)
+        cfg = self.config
+        result = decide(probs=output.probs, buy_threshold=cfg.buy_threshold, sell_threshold=cfg.sell_threshold,
+                        now_ms=ts, last_order_ms=desk.last_order_ms, cooldown_ms=cfg.cooldown_seconds * 1000,
+                        conditions=conditions,
+                        filters=FilterParams(cfg.max_spread_bps, cfg.max_volatility, cfg.min_completeness))
+        inputs = {"models": output.metadata.get("probs", {}), "gating": gating, "mixture": dict(output.probs),
+                  "conditions": {"spread_bps": conditions.spread_bps, "volatility": conditions.volatility,
+                                 "completeness": conditions.completeness},
+                  "settings": {"buy_threshold": cfg.buy_threshold, "sell_threshold": cfg.sell_threshold,
+                               "cooldown_seconds": cfg.cooldown_seconds, "max_spread_bps": cfg.max_spread_bps,
+                               "max_volatility": cfg.max_volatility, "min_completeness": cfg.min_completeness},
+                  "risk": {"state": desk.risk.state.value, "position": float(desk.position.quantity),
+                           "equity": round(desk.risk.equity, 2)}}
+        decision = trading_services.decision_record(account=desk.account, instrument=self.instrument, ts_event_ms=ts,
+                                                    result=result, prediction=prediction, inputs=inputs)
+        payload = {"account": desk.account.pk, "action": result.action, "confidence": result.confidence,
+                   "threshold": result.threshold, "reason": result.reason, "order": None, "stop": stop,
+                   "risk_state": desk.risk.state.value}
+        if result.action == "HOLD" or price is None:
+            return payload
+        touch = book.best_ask() if result.action == "BUY" else book.best_bid()
+        price = float(touch) if touch else price  # expected fill: the touch of the side we take
+        quantity = self._size(desk, result.action, price, candles_1m)
+        purpose, held = "entry", float(desk.position.quantity)
+        if desk.risk.state.value != "ACTIVE" and held and (held > 0) == (result.action == "SELL"):
+            # REDUCING / HALTED: a decision against the position becomes a reduce-only exit, which passes.
+            size = float(quantity) if quantity is not None else float(cfg.order_notional) / price
+            quantity, purpose = Decimal(str(min(size, abs(held)))), "exit"
+        intent = trading_services.OrderIntent(account=desk.account, instrument=self.instrument, side=result.action,
+                                              notional=cfg.order_notional, ts_event_ms=ts, decision=decision,
+                                              quantity=quantity, purpose=purpose)
+        order = self._send(desk, intent, ts, price, book)
+        if order is not None:
+            payload["order"] = {"side": order.side, "quantity": str(order.quantity), "status": order.status,
+                                "price": str(order.average_price or ""), "reason": order.reject_reason}
+        return payload
+
+    def close(self, *, now_ms: int) -> None:
+        """End of the session: paper MARKET orders still on their way expire (a restart would
+        expire them too, see ``PaperExecutionClient.reconcile``); resting limits stay open for the
+        next session's reconciliation. The risk figures and metrics are stored."""
+        from ml.risk.metrics import summary
+
+        for desk in self.desks.values():
+            if isinstance(desk.client, PaperExecutionClient):
+                for paper in desk.client.matcher.open_orders():
+                    if paper.order_type == "MARKET":
+                        order = Order.objects.get(client_order_id=paper.client_order_id)
+                        trading_services.order_transition(order=order, status=Order.Status.EXPIRED, ts_event_ms=now_ms,
+                                                          detail="session ended before the order reached the venue")
+                        paper.status = "EXPIRED"
+            metrics = summary(desk.equity_curve, 1.0) if len(desk.equity_curve) >= 2 else {}
+            risk_services.risk_state_save(row=desk.risk_row, manager=desk.risk, ts_event_ms=now_ms, metrics=metrics)
+
+    def _risk_cycle(self, desk: AccountDesk, ts: int, price: float | None) -> None:
+        p = desk.position
+        equity = float(desk.account.starting_balance + p.realized_pnl + (p.unrealized_pnl(to_decimal(price)) if price else 0))
+        desk.equity_curve.append(equity)
+        kill = RiskState.objects.filter(pk=desk.risk_row.pk).values_list("kill_switch", flat=True).first()
+        desk.risk_row.kill_switch = bool(kill)
+        exposure = float(p.quantity) + desk.client.open_exposure()
+        change = desk.risk.cycle(now_ms=ts, equity=equity, position=exposure, price=price, kill_switch=desk.risk_row.kill_switch)
+        if change is not None:
+            kind = RiskEvent.Kind.BREAKER if change.reason.startswith("circuit breaker") else RiskEvent.Kind.STATE
+            risk_services.risk_event_record(account=desk.account, instrument=self.instrument, kind=kind,
+                                            rule=change.after.value.lower(), ts_event_ms=ts,
+                                            reason=f"{change.before.value} -> {change.after.value}: {change.reason}")
+        if change is not None or ts // 1000 % 10 == 0:  # the dashboard's figures, every 10 s
+            risk_services.risk_state_save(row=desk.risk_row, manager=desk.risk, ts_event_ms=ts)
+
+    def _stop(self, desk: AccountDesk, ts: int, price: float | None, book: BookView | None) -> str | None:
+        qty = float(desk.position.quantity)
+        desk.extreme = update_extreme(qty, desk.extreme, price) if price else desk.extreme
+        if not price or qty == 0:
+            return None
+        rule = stop_hit(position=qty, entry=float(desk.position.average_price), extreme=desk.extreme, price=price,
+                        rules=risk_services.risk_stops_of(desk.limit))
+        if rule is None:
+            return None
+        side = "SELL" if qty > 0 else "BUY"
+        cap = float(desk.limit.max_order_notional) / price
+        intent = trading_services.OrderIntent(account=desk.account, instrument=self.instrument, side=side,
+                                              notional=Decimal(0), ts_event_ms=ts, purpose=rule,
+                                              quantity=Decimal(str(min(abs(qty), cap))))
+        entry = float(desk.position.average_price)
+        risk_services.risk_event_record(account=desk.account, instrument=self.instrument, kind=RiskEvent.Kind.STOP,
+                                        rule=rule, ts_event_ms=ts, reason=f"{rule} at {price:.2f}, entry {entry:.2f}")
+        self._send(desk, intent, ts, price, book)
+        return rule
+
+    def _size(self, desk: AccountDesk, side: str, price: float, candles_1m: Sequence) -> Decimal | None:
+        """Base units for an entry by the account's sizing method (None: the config's order notional)."""
+        limit, equity = desk.limit, desk.risk.equity
+        cap = float(limit.max_order_notional)
+        if limit.sizing == RiskLimit.Sizing.FIXED_FRACTION:
+            q = sizing.fixed_fraction(equity=equity, fraction=limit.sizing_fraction, price=price, max_notional=cap)
+        elif limit.sizing == RiskLimit.Sizing.ATR:
+            a = sizing.atr([c.high for c in candles_1m], [c.low for c in candles_1m], [c.close for c in candles_1m], 14)
+            q = sizing.atr_size(equity=equity, risk_fraction=limit.sizing_fraction, atr_value=a,
+                                atr_multiple=limit.atr_multiple, price=price, max_notional=cap)
+        elif limit.sizing == RiskLimit.Sizing.KELLY:
+            p, n = self.scorer.accuracy(MIXTURE_NAME)
+            b = self.scorer.payoff(MIXTURE_NAME)
+            enough = p is not None and b is not None and n >= self.config.gating_min_scored
+            q = sizing.kelly_size(equity=equity, win_rate=p, payoff=b, cap=limit.kelly_cap, price=price,
+                                  max_notional=cap) if enough else 0.0
+        else:
+            return None
+        return Decimal(str(q))
+
+    def _send(self, desk: AccountDesk, intent: trading_services.OrderIntent, ts: int, price: float,
+              book: BookView | None) -> Order | None:
+        quantity = trading_services.order_quantity(intent=intent, price=to_decimal(price))
+        if quantity <= 0:
+            return None
+        order, created = trading_services.order_create(intent=intent, quantity=quantity)
+        desk.last_order_ms = ts
+        desk.orders += 1
+        if not created:  # a re-run of the same second: the stored order stands (never sent twice)
+            if order.status != Order.Status.REJECTED:
+                desk.risk.record_order(ts)
+                trading_services.fills_apply(state=desk.position, order=order, fills=order.fills.all())
+                desk.fills += order.fills.count()
+            desk.rejections += order.status == Order.Status.REJECTED
+            return order
+        verdict = desk.risk.check(side=order.side, quantity=float(order.quantity), price=price, now_ms=ts)
+        if not verdict.approved:
+            trading_services.order_transition(order=order, status=Order.Status.REJECTED, ts_event_ms=ts,
+                                              detail=verdict.reason)
+            risk_services.risk_event_record_rejection(order=order, verdict=verdict, ts_event_ms=ts)
+            desk.rejections += 1
+            return order
+        try:
+            self._apply(desk, desk.client.submit(order, now_ms=ts, book=book))
+        except VenueError as exc:  # the order stays NEW; poll / reconcile settle it later
+            self._venue_error(desk, ts, exc)
+        return order
+
+    def _venue_error(self, desk: AccountDesk, ts: int, exc: Exception) -> None:
+        """Count a venue error toward the circuit breaker (it halts new orders when it trips)."""
+        logger.warning("venue error for account %s: %s", desk.account.pk, exc)
+        tripped = desk.risk.venue_error(ts, type(exc).__name__)
+        if tripped:
+            risk_services.risk_event_record(account=desk.account, instrument=self.instrument, kind=RiskEvent.Kind.BREAKER,
+                                            rule="venue_errors", reason=tripped, ts_event_ms=ts)
+
+    def _apply(self, desk: AccountDesk, done: Execution) -> None:
+        if done.fills:
+            trading_services.fills_apply(state=desk.position, order=done.order, fills=done.fills)
+            desk.fills += len(done.fills)
+            trading_services.position_save(account=desk.account, instrument=self.instrument, state=desk.position)
+        if done.order.status == Order.Status.REJECTED and done.order.reject_reason:
+            desk.rejections += 1
