@@ -39,6 +39,10 @@ class DashboardConsumer(AsyncJsonWebsocketConsumer):
         """The replay session started, finished or failed."""
         await self.send_json({"type": "session", "session": event["session"]})
 
+    async def training_progress(self, event: dict) -> None:
+        """A training run's progress (apps.predictions.learning.ProgressReporter)."""
+        await self.send_json({"type": "training", **event["training"]})
+
     @database_sync_to_async
     def _account_ids(self, user) -> set[str]:
         from apps.trading.models import TradingAccount

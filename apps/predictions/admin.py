@@ -1,7 +1,15 @@
 from django.contrib import admin, messages
 
 from apps.predictions import services
-from apps.predictions.models import ModelCheckpoint, ModelSetting, Prediction, RegistrySettings
+from apps.predictions.models import (
+    ModelAlert,
+    ModelCheckpoint,
+    ModelSetting,
+    Prediction,
+    PredictionOutcome,
+    RegistrySettings,
+    TrainingRun,
+)
 
 
 @admin.register(ModelCheckpoint)
@@ -52,3 +60,37 @@ class PredictionAdmin(admin.ModelAdmin):
     date_hierarchy = "ts_event"
     exclude = ("input_package",)
     show_full_result_count = False
+
+
+@admin.register(PredictionOutcome)
+class PredictionOutcomeAdmin(admin.ModelAdmin):
+    list_display = ("instrument", "model_name", "ts_event", "horizon", "action", "label", "correct", "realized_return",
+                    "pnl_bps", "confidence", "brier")
+    list_filter = ("model_name", "horizon", "correct", "action", "label", "instrument")
+    date_hierarchy = "ts_event"
+    raw_id_fields = ("prediction",)
+    show_full_result_count = False
+
+
+@admin.register(ModelAlert)
+class ModelAlertAdmin(admin.ModelAdmin):
+    list_display = ("created_at", "kind", "model_name", "instrument", "horizon", "metric", "message", "acknowledged",
+                    "notified", "notify_error")
+    list_filter = ("kind", "model_name", "acknowledged", "horizon")
+    search_fields = ("message",)
+    actions = ("acknowledge",)
+
+    @admin.action(description="Acknowledge the selected alerts")
+    def acknowledge(self, request, queryset):
+        from apps.predictions.alerts import alert_acknowledge
+
+        for alert in queryset.filter(acknowledged=False):
+            alert_acknowledge(alert=alert)
+
+
+@admin.register(TrainingRun)
+class TrainingRunAdmin(admin.ModelAdmin):
+    list_display = ("started_at", "model_name", "kind", "state", "metric_name", "candidate_metric", "active_metric",
+                    "n_train", "n_val", "checkpoint", "finished_at")
+    list_filter = ("model_name", "kind", "state")
+    readonly_fields = ("detail",)

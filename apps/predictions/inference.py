@@ -84,7 +84,17 @@ def inference_run(*, instrument: Instrument, inputs: BaseDataInput, models: dict
             package = packages.get(key) or packages.setdefault(key, pack_input(arrays))
         items.append(PredictionItem(name, checkpoint, output=output, input_package=package))
     _store(result, instrument=instrument, ts_event_ms=inputs.ts, completeness=completeness, items=items)
+    if result.outputs and result.rows:
+        _schedule_outcomes(instrument.pk, inputs.ts)
     return result
+
+
+def _schedule_outcomes(instrument_id: int, ts_ms: int) -> None:
+    """Deferred outcome scoring of this second's predictions, once they are committed (throttled;
+    apps.predictions.outcomes.outcome_schedule)."""
+    from apps.predictions.outcomes import outcome_schedule
+
+    transaction.on_commit(lambda: outcome_schedule(instrument_id=instrument_id, ts_event_ms=ts_ms))
 
 
 def _gate_reason(completeness: dict[str, float], minimum: float | None) -> str:

@@ -115,3 +115,119 @@ class Prediction(models.Model):
         ]
         indexes = [models.Index(fields=["instrument", "model_name", "-ts_event"])]
         ordering = ["-ts_event"]
+
+
+class Horizon(models.TextChoices):
+    """Outcome horizons (ml.outcomes.HORIZONS_MS)."""
+
+    M1 = "1m", "1 minute"
+    M5 = "5m", "5 minutes"
+    M15 = "15m", "15 minutes"
+    M60 = "60m", "60 minutes"
+
+
+class PredictionOutcome(models.Model):
+    """What happened ``horizon`` after a prediction (definitions in ml/outcomes.py).
+
+    ``instrument``, ``model_name``, ``ts_event`` and ``action`` repeat the prediction's so the
+    metrics aggregate without a join. Prices in quote currency (USD), ``realized_return`` a simple
+    return (fraction), ``pnl_bps`` bps of the notional after a taker fee in and out.
+    """
+
+    prediction = models.ForeignKey(Prediction, on_delete=models.CASCADE, related_name="outcomes")
+    horizon = models.CharField(max_length=4, choices=Horizon.choices)
+    instrument = models.ForeignKey(Instrument, on_delete=models.CASCADE, related_name="prediction_outcomes")
+    model_name = models.CharField(max_length=64)
+    ts_event = models.DateTimeField(help_text="The prediction's second (its input closes at ts_event + 1 s)")
+    action = models.CharField(max_length=4, choices=Prediction.Action.choices)
+    confidence = models.FloatField()
+    price_start = models.DecimalField(max_digits=20, decimal_places=8)
+    price_end = models.DecimalField(max_digits=20, decimal_places=8)
+    realized_return = models.FloatField(help_text="Simple return price_end / price_start - 1")
+    label = models.CharField(max_length=4, choices=Prediction.Action.choices,
+                             help_text="Realized direction with the CNN's fee band (0.2 %)")
+    correct = models.BooleanField()
+    pnl_bps = models.FloatField(help_text="PnL of acting on the call, bps after fees (HOLD: 0)")
+    brier = models.FloatField(help_text="Multi-class Brier score of the probabilities, in [0, 2]")
+    scored_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["prediction", "horizon"], name="outcome_unique_prediction_horizon"),
+            models.CheckConstraint(condition=Q(price_start__gt=0) & Q(price_end__gt=0), name="outcome_prices_positive"),
+        ]
+        indexes = [models.Index(fields=["instrument", "model_name", "horizon", "-ts_event"]),
+                   models.Index(fields=["-ts_event"], name="outcome_ts_event_desc")]
+        ordering = ["-ts_event", "horizon"]
+
+    def __str__(self) -> str:
+        return f"{self.model_name}@{self.ts_event:%Y-%m-%d %H:%M:%S} {self.horizon}: {self.action} vs {self.label}"
+
+
+class ModelAlert(models.Model):
+    """A model that regressed or stagnated (rules in apps.predictions.alerts), shown in the dashboard."""
+
+    class Kind(models.TextChoices):
+        REGRESSION = "regression", "Regression"
+        STAGNATION = "stagnation", "Stagnation"
+
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    model_name = models.CharField(max_length=64)
+    instrument = models.ForeignKey(Instrument, on_delete=models.CASCADE, null=True, blank=True)
+    horizon = models.CharField(max_length=4, choices=Horizon.choices, blank=True)
+    metric = models.CharField(max_length=64, help_text="e.g. accuracy, accuracy_vs_hold, val_macro_f1")
+    detail = models.JSONField(default=dict)
+    message = models.CharField(max_length=255)
+    created_at = models.DateTimeField(auto_now_add=True)
+    acknowledged = models.BooleanField(default=False)
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+    notified = models.CharField(max_length=64, blank=True, help_text="Channels the alert was sent to: email, webhook")
+    notify_error = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["acknowledged", "-created_at"])]
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.model_name} {self.horizon}: {self.message}"
+
+
+class TrainingRun(models.Model):
+    """One fine-tune or full retrain of a model family, and whether its checkpoint went live.
+
+    Kept when checkpoints are pruned: the retrain-stagnation alert reads the last runs.
+    ``candidate_metric`` and ``active_metric`` are the validation metric of the new and of the live
+    checkpoint on the SAME held-out range (apps.predictions.learning).
+    """
+
+    class Kind(models.TextChoices):
+        FINE_TUNE = "fine_tune", "Online fine-tune"
+        FULL = "full", "Full retrain"
+
+    class State(models.TextChoices):
+        RUNNING = "running", "Running"
+        PROMOTED = "promoted", "Promoted (now live)"
+        KEPT = "kept", "Registered, live one kept"
+        FAILED = "failed", "Failed"
+        SKIPPED = "skipped", "Skipped (too few cases)"
+
+    model_name = models.CharField(max_length=64)
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    state = models.CharField(max_length=16, choices=State.choices, default=State.RUNNING)
+    metric_name = models.CharField(max_length=64, blank=True)
+    candidate_metric = models.FloatField(null=True, blank=True)
+    active_metric = models.FloatField(null=True, blank=True)
+    n_train = models.PositiveIntegerField(default=0)
+    n_val = models.PositiveIntegerField(default=0)
+    checkpoint = models.ForeignKey(ModelCheckpoint, on_delete=models.SET_NULL, null=True, blank=True)
+    base_checkpoint = models.ForeignKey(ModelCheckpoint, on_delete=models.SET_NULL, null=True, blank=True,
+                                        related_name="+", help_text="The live checkpoint it started from / competed with")
+    detail = models.JSONField(default=dict, blank=True)
+    started_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-started_at"]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.model_name} ({self.state})"

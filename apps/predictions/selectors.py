@@ -16,10 +16,11 @@ def registry_settings_get() -> RegistrySettings:
 
 
 def checkpoint_ranked(*, model_name: str) -> list[ModelCheckpoint]:
-    """A model's checkpoints, best first: validation metric descending (no metric last), then
-    newest first (a tie goes to the later training)."""
+    """A model's checkpoints, best first: validation metric descending (no metric last), then the
+    live one (a new checkpoint must beat it, not tie it), then newest first (among the others a
+    tie goes to the later training)."""
     return list(ModelCheckpoint.objects.filter(model_name=model_name).order_by(
-        F("validation_metric").desc(nulls_last=True), "-created_at", "-pk"))
+        F("validation_metric").desc(nulls_last=True), "-is_active", "-created_at", "-pk"))
 
 
 def model_names_enabled() -> list[str]:

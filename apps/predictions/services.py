@@ -341,7 +341,8 @@ def prediction_prune(*, now: datetime | None = None) -> dict[str, int]:
 
 def registry_defaults_ensure() -> None:
     """Settings row, one ModelSetting per model family (enabled), and the hourly retention task in
-    django-celery-beat (``workers.history.prune_inference_history``); idempotent, admin edits kept."""
+    django-celery-beat (``workers.history.prune_inference_history``) and the learning loop's tasks
+    (:func:`learning_schedule_ensure`); idempotent, admin edits kept."""
     from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
     from apps.predictions.models import ModelSetting
@@ -354,3 +355,31 @@ def registry_defaults_ensure() -> None:
     for name, task in (("inference history retention", "workers.history.prune_inference_history"),
                        ("COB frame retention", "workers.market.prune_cob_frames")):
         PeriodicTask.objects.get_or_create(name=name, defaults={"task": task, "interval": every_hour, "queue": "default"})
+    learning_schedule_ensure()
+
+
+def learning_schedule_ensure() -> None:
+    """The learning loop's periodic tasks in django-celery-beat, created once (admin edits kept):
+    outcome scoring sweep every minute, alert check every 5 minutes (queue ``default``), and per
+    model an hourly fine-tune (queue ``training``; a run with too few new cases is skipped cheaply)
+    and a weekly full retrain, created disabled (it retrains on the recorded history files)."""
+    import json
+
+    from django_celery_beat.models import IntervalSchedule, PeriodicTask
+
+    from ml.models.specs import MODEL_NAMES
+
+    def every(n: int, period: str) -> IntervalSchedule:
+        return IntervalSchedule.objects.get_or_create(every=n, period=period)[0]
+
+    for name, task, interval in (
+            ("outcome scoring sweep", "workers.scoring.score_outcomes_sweep", every(1, IntervalSchedule.MINUTES)),
+            ("model alert check", "workers.scoring.check_model_alerts", every(5, IntervalSchedule.MINUTES))):
+        PeriodicTask.objects.get_or_create(name=name, defaults={"task": task, "interval": interval, "queue": "default"})
+    for model_name in MODEL_NAMES:
+        PeriodicTask.objects.get_or_create(name=f"fine-tune {model_name}", defaults={
+            "task": "workers.training.fine_tune_model", "interval": every(1, IntervalSchedule.HOURS),
+            "args": json.dumps([model_name]), "queue": "training"})
+        PeriodicTask.objects.get_or_create(name=f"full retrain {model_name}", defaults={
+            "task": "workers.training.train_model", "interval": every(7, IntervalSchedule.DAYS),
+            "args": json.dumps([model_name]), "queue": "training", "enabled": False})

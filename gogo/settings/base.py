@@ -36,6 +36,7 @@ INSTALLED_APPS = [
     "django_plotly_dash.apps.DjangoPlotlyDashConfig",
     "apps.market",
     "apps.predictions",
+    "apps.annotations",
     "apps.trading",
     "apps.risk",
     "apps.pipeline",
@@ -183,6 +184,11 @@ GOGO_CNN_EPOCHS = env.int("GOGO_CNN_EPOCHS", default=0)
 # First-start DQN episodes and transformer epochs (0: the model's default; tests lower them).
 GOGO_DQN_EPISODES = env.int("GOGO_DQN_EPISODES", default=0)
 GOGO_TRANSFORMER_EPOCHS = env.int("GOGO_TRANSFORMER_EPOCHS", default=0)
+# Learning-loop alerts (apps.predictions.alerts): e-mail recipients (comma-separated) and a webhook
+# that receives a JSON POST per alert; empty = stored and shown in the dashboard only.
+GOGO_ALERT_EMAILS = env.list("GOGO_ALERT_EMAILS", default=[])
+GOGO_ALERT_WEBHOOK_URL = env("GOGO_ALERT_WEBHOOK_URL", default="")
+GOGO_ALERT_WEBHOOK_TIMEOUT_S = env.float("GOGO_ALERT_WEBHOOK_TIMEOUT_S", default=5.0)
 # Torch threads for batch-1 inference in the engine (1 keeps p99 low when the cores are shared).
 GOGO_INFERENCE_THREADS = env.int("GOGO_INFERENCE_THREADS", default=1)
 

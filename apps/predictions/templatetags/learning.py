@@ -1,0 +1,41 @@
+"""Template tag for the dashboard's learning panel (templates/dashboard/_learning.html)."""
+from __future__ import annotations
+
+import logging
+
+from django import template
+
+logger = logging.getLogger(__name__)
+register = template.Library()
+
+
+@register.simple_tag
+def learning_panel() -> dict:
+    """The learning summary (apps.predictions.metrics.learning_summary) plus each model's last
+    training progress (cache), as rows ready to render: {"horizons", "rows": [{"model", "cells":
+    [{"horizon", "accuracy", "baseline", "n"}]}], "alerts", "training": [{...}], "until"}."""
+    from apps.predictions.learning import training_progress_get
+    from apps.predictions.metrics import learning_summary
+    from ml.models.specs import MODEL_NAMES
+
+    summary = learning_summary()
+    rows = []
+    for model in MODEL_NAMES:
+        cells = []
+        for horizon in summary["horizons"]:
+            m = summary["models"].get(model, {}).get(horizon)
+            cells.append({"horizon": horizon, "n": m["n"] if m else 0,
+                          "accuracy": None if not m else round(100 * m["accuracy"], 1),
+                          "baseline": None if not m else round(100 * m["baseline_hold"], 1)})
+        rows.append({"model": model, "cells": cells})
+    training = []
+    for model in MODEL_NAMES:
+        progress = training_progress_get(model_name=model) or {}
+        run = summary["runs"].get(model) or {}
+        training.append({"model": model, "state": progress.get("state") or run.get("state") or "—",
+                         "kind": progress.get("kind") or run.get("kind") or "",
+                         "epoch": progress.get("epoch"), "total": progress.get("total"),
+                         "metric": progress.get("metric", run.get("candidate")),
+                         "fraction": round(100 * (progress.get("fraction") or 0))})
+    return {"horizons": summary["horizons"], "rows": rows, "alerts": summary["alerts"], "training": training,
+            "until": summary["until"], "hours": summary["hours"]}

@@ -1,0 +1,240 @@
+"""The replacement rule on a shared held-out range, the online fine-tune from scored predictions,
+progress reporting, and the training tasks."""
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from apps.market.convert import ms_to_datetime
+from apps.market.models import Instrument
+from apps.predictions import learning, services
+from apps.predictions.models import ModelCheckpoint, Prediction, PredictionOutcome, TrainingRun
+from ml.features.package import pack_input
+from ml.models.checkpoint import save_checkpoint
+from ml.models.cnn import CnnConfig, MultiTimeframeCNN
+from ml.training.cases import cases_from_scored
+
+pytestmark = pytest.mark.django_db
+T0 = 1_893_456_000_000
+TINY = {"channels": (4,), "kernel_sizes": (3,), "encoder_size": 4, "hidden_size": 4}
+
+
+@pytest.fixture
+def eth():
+    return Instrument.objects.get(venue="binance", symbol="ETHUSDT")
+
+
+def _package(rng, trend: float = 0.0) -> dict[str, np.ndarray]:
+    out = {}
+    for name in ("primary_1m", "primary_1h", "primary_1d"):
+        close = 100 * np.exp(np.cumsum(rng.normal(0, 0.001, 300)))
+        if name == "primary_1m":
+            close[-20:] *= np.exp(trend * np.arange(1, 21))
+        out[name] = np.stack([close, close * 1.001, close * 0.999, close, np.full(300, 5.0)], 1).astype(np.float32)
+        out[f"present_{name}"] = np.ones(300, dtype=bool)
+    return out
+
+
+def _constant_cnn(action: int) -> MultiTimeframeCNN:
+    """A CNN that always answers ``action`` (ACTIONS index)."""
+    torch.manual_seed(0)
+    model = MultiTimeframeCNN(CnnConfig(**TINY))
+    with torch.no_grad():
+        model.classifier.weight.zero_()
+        model.classifier.bias.copy_(torch.tensor([0.0, 0.0, 0.0]).index_fill_(0, torch.tensor([action]), 10.0))
+    return model.eval()
+
+
+def _register(registry: Path, model, metric: float, version: str) -> ModelCheckpoint:
+    path = registry / f"cnn-{version}.pt"
+    sha = save_checkpoint(path, model, model.config, {"val_macro_f1": metric}, (0, 1000))
+    return services.checkpoint_register(model_name="cnn", version=version, path=path, sha256=sha,
+                                        config=model.config.to_dict(), metrics={"val_macro_f1": metric},
+                                        data_range=(0, 1000), validation_metric=metric)
+
+
+def _val(returns: list[float]):
+    rng = np.random.default_rng(0)
+    return cases_from_scored([_package(rng) for _ in returns], T0 + 60_000 * np.arange(len(returns)),
+                             np.array(returns), threshold=0.002)
+
+
+def _candidate(model, val) -> ModelCheckpoint | None:
+    run = TrainingRun.objects.create(model_name="cnn", kind="fine_tune", metric_name="val_macro_f1")
+    row = learning.checkpoint_register_heldout(model_name="cnn", model=model, metrics={"n_train": 10},
+                                               data_range=(0, 2000), val=val, run=run, tag="ft")
+    run.refresh_from_db()
+    return row, run
+
+
+def test_a_new_checkpoint_that_does_not_beat_the_live_one_on_the_same_range_is_kept_not_live(registry):
+    live = _register(registry, _constant_cnn(2), 0.1, "hold")  # always HOLD; stored metric from an old range
+    row, run = _candidate(_constant_cnn(0), _val([0.0] * 12))  # always BUY; every held-out label is HOLD
+    live.refresh_from_db()
+    assert live.is_active and not row.is_active and run.state == "kept"
+    assert live.validation_metric == pytest.approx(1 / 3) and live.metrics["heldout"]["n"] == 12  # re-evaluated
+    assert row.validation_metric == 0.0 and run.candidate_metric == 0.0 and run.active_metric == pytest.approx(1 / 3)
+    assert row.metrics["replacement"]["promoted"] is False and "not better" in row.metrics["replacement"]["why"]
+
+
+def test_a_tie_keeps_the_live_checkpoint(registry):
+    live = _register(registry, _constant_cnn(2), 0.1, "hold")
+    row, run = _candidate(_constant_cnn(2), _val([0.0] * 12))
+    assert run.state == "kept" and ModelCheckpoint.objects.get(is_active=True).pk == live.pk
+
+
+def test_a_new_checkpoint_that_beats_the_live_one_on_the_same_range_goes_live(registry):
+    live = _register(registry, _constant_cnn(2), 0.9, "hold")  # its old metric (0.9) would outrank anything
+    row, run = _candidate(_constant_cnn(0), _val([0.01] * 12))  # every held-out label is BUY
+    live.refresh_from_db()
+    assert run.state == "promoted" and row.is_active and not live.is_active
+    assert live.validation_metric == 0.0 and row.validation_metric == pytest.approx(1 / 3)
+    assert row.metrics["replacement"]["active_version"] == "hold" and "promoted" in run.detail["why"]
+
+
+def test_a_pinned_live_checkpoint_is_never_replaced(registry):
+    live = _register(registry, _constant_cnn(2), 0.1, "hold")
+    services.checkpoint_rollback(checkpoint=live)
+    row, run = _candidate(_constant_cnn(0), _val([0.01] * 12))
+    assert run.state == "kept" and "pinned" in run.detail["why"]
+    assert ModelCheckpoint.objects.get(is_active=True).pk == live.pk
+
+
+def _scored_history(eth, n: int, seed: int = 0) -> None:
+    """``n`` CNN predictions a minute apart with input packages and 5m outcomes that follow the trend."""
+    rng = np.random.default_rng(seed)
+    ups = rng.random(n) < 0.5
+    preds = Prediction.objects.bulk_create([
+        Prediction(instrument=eth, model_name="cnn", ts_event=ms_to_datetime(T0 + k * 60_000), status="predicted",
+                   action="HOLD", prob_buy=0.2, prob_sell=0.2, prob_hold=0.6, confidence=0.6,
+                   input_package=pack_input(_package(rng, 0.002 if up else -0.002)))
+        for k, up in enumerate(ups)])
+    PredictionOutcome.objects.bulk_create([
+        PredictionOutcome(prediction=p, horizon="5m", instrument=eth, model_name="cnn", ts_event=p.ts_event,
+                          action="HOLD", confidence=0.6, price_start=Decimal(100), price_end=Decimal(100.5 if up else 99.5),
+                          realized_return=0.005 if up else -0.005, label="BUY" if up else "SELL", correct=False,
+                          pnl_bps=0.0, brier=0.5)
+        for p, up in zip(preds, ups, strict=True)])
+
+
+def test_the_fine_tune_task_trains_on_scored_predictions_and_registers_under_the_rule(registry, eth, settings):
+    from django.core.cache import cache
+
+    from workers.training import fine_tune_model
+
+    settings.GOGO_FINE_TUNE_EPOCHS = 2
+    live = _register(registry, MultiTimeframeCNN(CnnConfig(**TINY)).eval(), 0.2, "live")
+    _scored_history(eth, 160)
+    run = TrainingRun.objects.get(pk=fine_tune_model.apply(args=("cnn",)).get())
+    assert run.state in ("promoted", "kept") and run.base_checkpoint_id == live.pk
+    assert run.n_val >= 30 and run.n_train >= 100 and run.n_train + run.n_val <= 160
+    assert run.candidate_metric is not None and run.active_metric is not None
+    new = run.checkpoint
+    assert Path(new.path).exists() and new.metrics["replacement"]["candidate_metric"] == run.candidate_metric
+    assert new.metrics["sources"]["train"]["scored"] == run.n_train
+    assert (run.state == "promoted") == new.is_active == (run.candidate_metric > run.active_metric)
+    progress = cache.get("gogo:training:cnn")
+    assert progress["state"] == run.state and progress["epoch"] == 2 and progress["total"] == 2
+    print(f"cnn fine-tune through the task: {run.detail['samples_per_second']:.0f} samples/s")
+
+
+def test_a_fine_tune_without_enough_cases_is_skipped(registry, eth):
+    _register(registry, MultiTimeframeCNN(CnnConfig(**TINY)).eval(), 0.2, "live")
+    _scored_history(eth, 20)
+    run = learning.model_fine_tune(model_name="cnn", instrument=eth)
+    assert run.state == "skipped" and run.detail["n_train"] < 64 and run.checkpoint is None
+    assert learning.training_progress_get(model_name="cnn")["state"] == "skipped"
+
+
+@pytest.fixture
+def isolated_layer(settings):
+    """The configured channel layer under a prefix of this test only (no leak between runs)."""
+    import uuid
+
+    layer = dict(settings.CHANNEL_LAYERS["default"])
+    if "RedisChannelLayer" in layer["BACKEND"]:
+        layer["CONFIG"] = {**layer.get("CONFIG", {}), "prefix": f"test-{uuid.uuid4().hex[:10]}"}
+    settings.CHANNEL_LAYERS = {"default": layer}
+
+
+@pytest.mark.usefixtures("isolated_layer")
+def test_training_progress_reaches_the_dashboard_group():
+    from asgiref.sync import async_to_sync
+    from channels.layers import get_channel_layer
+
+    layer = get_channel_layer()
+    channel = async_to_sync(layer.new_channel)()
+    async_to_sync(layer.group_add)("dashboard", channel)
+    try:
+        report = learning.training_progress_reporter(model_name="dqn", kind="fine_tune")
+        report.epoch(1, 3, 0.5, 1.25)
+        messages = [async_to_sync(layer.receive)(channel) for _ in range(2)]
+    finally:
+        async_to_sync(layer.group_discard)("dashboard", channel)
+    assert [m["type"] for m in messages] == ["training.progress"] * 2
+    assert messages[1]["training"] | {"started_at": None} == {
+        "model": "dqn", "kind": "fine_tune", "state": "running", "epoch": 1, "total": 3, "loss": 0.5,
+        "metric": 1.25, "fraction": pytest.approx(1 / 3), "message": "", "started_at": None}
+
+
+def test_paper_round_trips_become_dqn_cases_with_the_reward_of_the_action_taken(eth):
+    from django.contrib.auth import get_user_model
+
+    from apps.predictions.cases import training_cases_collect
+    from apps.trading.models import Decision, Fill, Order, TradingAccount
+    from ml.models.dqn import DqnConfig, QNetwork
+
+    account = TradingAccount.objects.create(owner=get_user_model().objects.create_user("paper"), name="paper")
+    rng = np.random.default_rng(0)
+    btc = Instrument.objects.get(venue="binance", symbol="BTCUSDT")
+
+    def fill(k: int, side: str, price: str, with_prediction: bool) -> None:
+        ts = ms_to_datetime(T0 + k * 60_000)
+        prediction = Prediction.objects.create(
+            instrument=eth, model_name="cnn", ts_event=ts, status="predicted", action=side, prob_buy=0.6,
+            prob_sell=0.2, prob_hold=0.2, confidence=0.6,
+            input_package=pack_input(_package(rng)) if with_prediction else None)
+        decision = Decision.objects.create(account=account, instrument=eth, ts_event=ts, action=side, confidence=0.6,
+                                           threshold=0.5, prediction=prediction)
+        order = Order.objects.create(account=account, instrument=eth, decision=decision, client_order_id=f"t-{k}",
+                                     side=side, quantity=Decimal(1), ts_event=ts, status="FILLED")
+        Fill.objects.create(order=order, seq=0, price=Decimal(price), quantity=Decimal(1), fee=Decimal("0.1"),
+                            ts_event=ts)
+
+    fill(0, "BUY", "100", True)   # long 100 -> 102: +2 - 0.2 fees
+    fill(5, "SELL", "102", True)
+    fill(10, "SELL", "102", True)  # short 102 -> 101: +1 - 0.2
+    fill(15, "BUY", "101", True)
+    fill(20, "BUY", "100", True)  # still open at the end: no case
+    model = QNetwork(DqnConfig(encoder_size=4, hidden_size=4)).eval()
+    cases = training_cases_collect(model_name="dqn", model=model, instrument=eth, reference=btc, start_ms=T0,
+                                   end_ms=T0 + 3_600_000)
+    assert cases.counts() == {"scored": 0, "annotation": 0, "paper": 2}
+    assert cases.target.tolist() == [0, 1] and cases.times.tolist() == [T0, T0 + 600_000]
+    assert cases.rewards[0, 0] == pytest.approx(1e4 * 1.8 / 100) and np.isnan(cases.rewards[0, 1:]).all()
+    assert cases.rewards[1, 1] == pytest.approx(1e4 * 0.8 / 102)
+
+
+def test_a_full_retrain_is_ranked_on_the_same_held_out_cases_when_there_are_enough(registry, eth, monkeypatch):
+    from workers.training import train_model
+
+    live = _register(registry, _constant_cnn(2), 0.9, "hold")
+    _scored_history(eth, 160)
+
+    def trainer(progress):
+        progress(1.0, "done")
+        return services.Trained(_constant_cnn(0), {"val_macro_f1": 0.05, "n_train": 1000}, (0, 60_000))
+
+    monkeypatch.setitem(services.TRAINERS, "cnn", trainer)
+    pk = train_model.apply(args=("cnn",)).get()
+    run = TrainingRun.objects.get(kind="full")
+    new = ModelCheckpoint.objects.get(pk=pk)
+    live.refresh_from_db()
+    # Held-out labels are BUY or SELL: always-BUY scores F1 1/3 of BUY's share, always-HOLD scores 0.
+    assert run.active_metric == 0.0 and run.candidate_metric > 0 and run.state == "promoted"
+    assert new.is_active and new.validation_metric == run.candidate_metric and live.validation_metric == 0.0
+    assert new.metrics["heldout"]["n"] == run.n_val and new.metrics["replacement"]["promoted"]
