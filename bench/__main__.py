@@ -39,3 +39,7 @@ if __name__ == "__main__":
 
     bench_ingest()
     bench_replay()
+
+    from bench.api import bench_api
+
+    bench_api()

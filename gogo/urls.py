@@ -7,6 +7,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("api/v1/", include(("apps.api.urls", "v1"), namespace="v1")),
     path("django_plotly_dash/", include("django_plotly_dash.urls")),
     path("", include("apps.dashboard.urls")),
 ]

@@ -10,6 +10,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET, require_POST
 
+from apps.accounts.services import audit_record
 from apps.dashboard.selectors import dashboard_history
 from apps.pipeline import control
 
@@ -113,6 +114,7 @@ async def session_control(request: HttpRequest) -> JsonResponse:
         control.session_set(speed=speed)
     else:
         return JsonResponse({"error": "action must be one of start, stop, speed"}, status=400)
+    await sync_to_async(audit_record)(user=user, action=f"session.{action}", target=("session", "replay"), request=request)
     return JsonResponse({"session": control.session_state()})
 
 
@@ -144,6 +146,7 @@ def stream_control(request: HttpRequest) -> JsonResponse:
         stream_request(instruments=[instrument], desired=desired)
     except ValueError as exc:
         return JsonResponse({"error": str(exc)}, status=400)
+    audit_record(user=request.user, action=f"stream.{body['action']}", target=instrument, request=request)
     return JsonResponse({"streams": streams_payload()})
 
 

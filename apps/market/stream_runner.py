@@ -97,11 +97,11 @@ def _lease_all(instruments: list[Instrument], leases: dict[int, StreamLease]) ->
 
 def _run_once(venue: str, instruments: list[Instrument], leases: dict[int, StreamLease],
               publish: Callable[[dict], None] | None) -> tuple[str, dict | None]:
-    from apps.market.venues.live import LiveVenue
+    from apps.market.venues import open_venue
     from apps.pipeline.engine import Engine
 
     symbols = [i.symbol for i in instruments]
-    live = LiveVenue(venue=venue, symbols=symbols)
+    live = open_venue(venue=venue, symbols=symbols)
     stop = threading.Event()
     outcome = {"reason": "stopped"}
     worker = socket.gethostname()

@@ -31,6 +31,11 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
+    "rest_framework.authtoken",
+    "django_filters",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "axes",
     "channels",
     "django_celery_beat",
     "django_plotly_dash.apps.DjangoPlotlyDashConfig",
@@ -41,6 +46,8 @@ INSTALLED_APPS = [
     "apps.risk",
     "apps.pipeline",
     "apps.dashboard",
+    "apps.accounts",
+    "apps.api",
 ]
 
 MIDDLEWARE = [
@@ -53,6 +60,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_plotly_dash.middleware.BaseMiddleware",
+    # Last, as django-axes asks: turns a locked-out login into its lockout response.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "gogo.urls"
@@ -76,6 +85,11 @@ TEMPLATES = [
 
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'var' / 'gogo.sqlite3'}")}
 DATABASES["default"].setdefault("CONN_MAX_AGE", 0)
+# Under ASGI every request runs its sync code on a new thread, so persistent connections (CONN_MAX_AGE)
+# leak one connection per request; a psycopg pool per process reuses them instead (production).
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env.bool("DJANGO_DB_POOL", default=False):
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": 2, "max_size": env.int("DJANGO_DB_POOL_MAX_SIZE", default=10), "timeout": 10}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # The embedded default writes from the pipeline thread while the web reads.
     DATABASES["default"].setdefault("OPTIONS", {})
@@ -151,18 +165,18 @@ STATICFILES_FINDERS = [
     "django_plotly_dash.finders.DashComponentFinder",
     "django_plotly_dash.finders.DashAppDirectoryFinder",
 ]
-WHITENOISE_USE_FINDERS = True
+# Production serves what `manage.py collectstatic` gathered in STATIC_ROOT: whitenoise's start-up scan of the
+# finders crashes on django_plotly_dash's finder (``list(None)``), and a scan per start is slow anyway.
+WHITENOISE_USE_FINDERS = DEBUG
 WHITENOISE_AUTOREFRESH = DEBUG
 
 # django-plotly-dash: serve Dash's JS locally (no CDN reachable); see docs/GOTCHAS.
 PLOTLY_DASH = {"serve_locally": True}
 PLOTLY_COMPONENTS = ["dpd_components"]
-X_FRAME_OPTIONS = "SAMEORIGIN"
+# No page embeds a Dash app in an iframe; one that does needs @xframe_options_sameorigin on its view.
+X_FRAME_OPTIONS = "DENY"
 
-REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-}
+# REST_FRAMEWORK / SPECTACULAR_SETTINGS: gogo/settings/api.py; HTTPS, cookies, axes: gogo/settings/security.py.
 
 # gogo
 _shared_data = BASE_DIR.parent / "shared" / "data"
@@ -200,6 +214,13 @@ GOGO_BINANCE_REST_URL = env("GOGO_BINANCE_REST_URL", default="http://127.0.0.1:9
 GOGO_BINANCE_WS_URL = env("GOGO_BINANCE_WS_URL", default="ws://127.0.0.1:9443")
 GOGO_BINANCEUSDM_REST_URL = env("GOGO_BINANCEUSDM_REST_URL", default="http://127.0.0.1:9443")
 GOGO_BINANCEUSDM_WS_URL = env("GOGO_BINANCEUSDM_WS_URL", default="ws://127.0.0.1:9443")
+# Bybit spot and MEXC spot (apps.market.venues.ccxt_pro.CcxtProVenue, ccxt / ccxt.pro): scheme + host, ccxt keeps
+# the paths (/v5/public/spot, /ws). There is no replay venue for them: the defaults are the official public
+# endpoints, so an enabled bybit / mexc Instrument streams from the real venue (tests use a loopback stand-in).
+GOGO_BYBIT_REST_URL = env("GOGO_BYBIT_REST_URL", default="https://api.bybit.com")
+GOGO_BYBIT_WS_URL = env("GOGO_BYBIT_WS_URL", default="wss://stream.bybit.com")
+GOGO_MEXC_REST_URL = env("GOGO_MEXC_REST_URL", default="https://api.mexc.com")
+GOGO_MEXC_WS_URL = env("GOGO_MEXC_WS_URL", default="wss://wbs-api.mexc.com")
 # Reconnect backoff (full jitter) base and cap, connection rotation age and dead-connection timeout, seconds.
 GOGO_STREAM_BACKOFF_BASE_S = env.float("GOGO_STREAM_BACKOFF_BASE_S", default=0.5)
 GOGO_STREAM_BACKOFF_CAP_S = env.float("GOGO_STREAM_BACKOFF_CAP_S", default=30.0)

@@ -14,6 +14,13 @@ Rules, from Binance's "How to manage a local order book correctly":
   process from step 3" (a new snapshot).
 
 Both: quantities are absolute, 0 removes the level, removing an absent level is normal.
+
+- Snapshot-only venues (rule ``"snapshot"``: a venue client such as ccxt.pro that keeps the book
+  itself and hands over whole books, e.g. Bybit v5 ``orderbook.{depth}`` rebuilt from its own
+  snapshot + deltas with ``u``): every snapshot replaces the book; one whose ``lastUpdateId`` is
+  not newer than the last one loaded or refused is stale and ignored (counted ``stale_snapshots``);
+  a crossed one, or one with invalid levels, is rejected (counted ``rejected``) and the book stays
+  unsynced, unpublished, until the next good snapshot. Deltas are refused (ValueError).
 """
 from __future__ import annotations
 
@@ -30,7 +37,8 @@ from ml.market.orderbook import OrderBook
 
 logger = logging.getLogger(__name__)
 
-SyncRule = Literal["spot", "futures"]
+SyncRule = Literal["spot", "futures", "snapshot"]
+SYNC_RULES = ("spot", "futures", "snapshot")
 SnapshotSource = Callable[[str], OrderBookSnapshot]
 
 MAX_BUFFER = 100_000  # deltas kept while waiting for a snapshot (the oldest are discarded)
@@ -47,7 +55,8 @@ class SyncStats:
     resyncs: int = 0  # snapshots loaded after a gap
     level_updates: int = 0  # price levels set or deleted by applied deltas
     snapshots: int = 0  # snapshots loaded, initial one included
-    rejected: int = 0  # deltas / snapshots with invalid levels (nothing applied)
+    rejected: int = 0  # deltas / snapshots with invalid levels (nothing applied); rule "snapshot": also crossed ones
+    stale_snapshots: int = 0  # rule "snapshot": not newer than the book, ignored
 
     def as_dict(self) -> dict[str, int]:
         return asdict(self)
@@ -58,7 +67,8 @@ class BookSynchronizer:
 
     Args:
         symbol: instrument, e.g. "ETHUSDT" (passed to ``snapshot_source``).
-        rule: "spot" (``U``/``u`` chain) or "futures" (``pu`` chain); see the module docstring.
+        rule: "spot" (``U``/``u`` chain), "futures" (``pu`` chain) or "snapshot" (whole books
+            only); see the module docstring. ValueError for another.
         snapshot_source: called with ``symbol`` to fetch a fresh snapshot after a gap (a REST
             call live, ``ReplayVenue.snapshot`` in replay). Without it the synchronizer stays
             unsynced after a gap, buffering, until :meth:`apply_snapshot` is called.
@@ -84,8 +94,8 @@ class BookSynchronizer:
     def __init__(self, symbol: str, rule: SyncRule = "spot",
                  snapshot_source: SnapshotSource | None = None,
                  book: OrderBook | GridBook | None = None) -> None:
-        if rule not in ("spot", "futures"):
-            raise ValueError(f"rule must be 'spot' or 'futures', got {rule!r}")
+        if rule not in SYNC_RULES:
+            raise ValueError(f"rule must be 'spot' or 'futures' (or 'snapshot'), got {rule!r}")
         self.symbol = symbol
         self.rule = rule
         self.snapshot_source = snapshot_source
@@ -103,7 +113,11 @@ class BookSynchronizer:
         """Load ``snapshot`` and replay the buffered deltas.
 
         A snapshot older than (or equal to) the synced book is ignored (logged at debug).
+        Rule "snapshot": see :meth:`_replace`.
         """
+        if self.rule == "snapshot":
+            self._replace(snapshot)
+            return
         if self.synced and self.last_update_id is not None \
                 and snapshot.last_update_id <= self.last_update_id:
             logger.debug("%s: stale snapshot %d ignored (book at %d)", self.symbol,
@@ -113,9 +127,37 @@ class BookSynchronizer:
         self._drain()
 
     def apply_delta(self, delta: OrderBookDelta) -> None:
-        """Apply ``delta`` if it continues the chain, else buffer it / resync (class docstring)."""
+        """Apply ``delta`` if it continues the chain, else buffer it / resync (class docstring).
+
+        Raises ValueError under rule "snapshot" (such a venue sends whole books only).
+        """
+        if self.rule == "snapshot":
+            raise ValueError(f"{self.symbol}: rule 'snapshot' takes snapshots only, got a delta u={delta.final_update_id}")
         self._buffer.append(delta)
         self._drain()
+
+    def _replace(self, snapshot: OrderBookSnapshot) -> None:
+        """Rule "snapshot": load ``snapshot`` unless it is stale (id not above the last one seen);
+        a crossed or invalid one is rejected and leaves the book unsynced (module docstring)."""
+        if self.last_update_id is not None and snapshot.last_update_id <= self.last_update_id:
+            self.stats.stale_snapshots += 1
+            logger.debug("%s: stale snapshot %d ignored (book at %d)", self.symbol, snapshot.last_update_id,
+                         self.last_update_id)
+            return
+        self.last_update_id = snapshot.last_update_id
+        try:
+            self.book.apply_snapshot(snapshot)
+        except InvalidLevels as exc:
+            self.stats.rejected += 1
+            self.synced = False
+            logger.warning("%s: snapshot %d rejected: %s", self.symbol, snapshot.last_update_id, exc)
+            return
+        self.synced = not self.book.is_crossed()
+        if not self.synced:
+            self.stats.rejected += 1
+            logger.warning("%s: snapshot %d is crossed; rejected", self.symbol, snapshot.last_update_id)
+            return
+        self.stats.snapshots += 1
 
     def _load(self, snapshot: OrderBookSnapshot) -> None:
         try:

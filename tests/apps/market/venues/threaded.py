@@ -27,7 +27,7 @@ class ThreadedReplay:
         self.thread.start()
         self.server = self.call(lambda: ReplayServer(recordings or default_spot_session(), speed=speed,
                                                      heartbeat=heartbeat, market=market))
-        self.call(self.server.start())
+        self.call(self.server.start(), timeout=120)  # loading a recording takes long on a busy machine
 
     def call(self, what: Callable | object, timeout: float = WAIT):
         """Run a coroutine, or a plain callable, on the server's loop; returns its result."""

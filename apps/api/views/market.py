@@ -1,0 +1,127 @@
+"""Market data: instruments, candles, COB frames, the COB heatmap, data gaps and the live streams."""
+from __future__ import annotations
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.filters import OrderingFilter
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from apps.accounts.permissions import IsAdminOrReadOnly
+from apps.accounts.services import audit_record
+from apps.api import filters, serializers
+from apps.api.pagination import time_cursor
+from apps.market.models import Candle, CobFrame, DataGap, Instrument, MarketStream
+
+
+class InstrumentViewSet(mixins.CreateModelMixin, mixins.UpdateModelMixin, viewsets.ReadOnlyModelViewSet):
+    """Instruments: every role reads; admins create and edit (no delete: it would cascade the history)."""
+
+    queryset = Instrument.objects.all().order_by("venue", "symbol")
+    serializer_class = serializers.InstrumentSerializer
+    permission_classes = [IsAdminOrReadOnly]
+    filterset_class = filters.InstrumentFilter
+
+    def perform_create(self, serializer) -> None:
+        instance = serializer.save()
+        audit_record(user=self.request.user, action="instrument.create", target=instance,
+                     payload=self.request.data, request=self.request)
+
+    def perform_update(self, serializer) -> None:
+        instance = serializer.save()
+        audit_record(user=self.request.user, action="instrument.update", target=instance,
+                     payload=self.request.data, request=self.request)
+
+
+class CandleViewSet(viewsets.ReadOnlyModelViewSet):
+    """Candles, oldest first by ``open_time`` (``?ordering=-open_time`` for newest first); cursor pages."""
+
+    queryset = Candle.objects.all()
+    serializer_class = serializers.CandleSerializer
+    filterset_class = filters.CandleFilter
+    filter_backends = [*viewsets.ReadOnlyModelViewSet.filter_backends, OrderingFilter]
+    ordering_fields = ["open_time"]
+    pagination_class = time_cursor("open_time")
+
+
+class CobFrameViewSet(viewsets.ReadOnlyModelViewSet):
+    """Stored COB frames (one per instrument and exchange second), oldest first; cursor pages."""
+
+    queryset = CobFrame.objects.all()
+    serializer_class = serializers.CobFrameSerializer
+    filterset_class = filters.CobFrameFilter
+    filter_backends = [*viewsets.ReadOnlyModelViewSet.filter_backends, OrderingFilter]
+    ordering_fields = ["ts"]
+    pagination_class = time_cursor("ts")
+
+
+class HeatmapView(APIView):
+    """GET the COB heatmap of the newest stored frames of one instrument (as the dashboard shows)."""
+
+    @extend_schema(parameters=[serializers.HeatmapQuerySerializer], responses=serializers.HeatmapSerializer)
+    def get(self, request: Request) -> Response:
+        from apps.market.selectors import cob_frame_latest_events
+        from ml.market.heatmap import heatmap_matrix
+
+        query = serializers.HeatmapQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        p = query.validated_data
+        instrument = Instrument.objects.filter(venue=p["venue"], symbol=p["symbol"].upper()).first()
+        frames = cob_frame_latest_events(instrument=instrument, seconds=p["seconds"]) if instrument else []
+        if not frames:
+            raise NotFound(f"no COB frames for {p['symbol'].upper()}@{p['venue']}")
+        m = heatmap_matrix(frames, window_s=p["seconds"], n_buckets=min(p["buckets"], frames[-1].n_buckets))
+        return Response({"symbol": m.symbol, "bucket_width": m.bucket_width, "ts": m.ts.tolist(),
+                         "price": m.price.tolist(), "imbalance": _nan_to_null(m.imbalance),
+                         "volume": _nan_to_null(m.volume), "spread": _nan_to_null(m.spread), "mid": _nan_to_null(m.mid)})
+
+
+def _nan_to_null(array) -> list:
+    import numpy as np
+
+    return np.where(np.isnan(array), None, np.round(array, 6)).tolist()
+
+
+class DataGapViewSet(viewsets.ReadOnlyModelViewSet):
+    """Holes in the market data, newest first."""
+
+    queryset = DataGap.objects.all().order_by("-ts_event", "-pk")
+    serializer_class = serializers.DataGapSerializer
+    filterset_class = filters.DataGapFilter
+
+
+class MarketStreamViewSet(viewsets.ReadOnlyModelViewSet):
+    """The live market stream of each instrument (addressed by instrument id); admins start and stop them."""
+
+    queryset = MarketStream.objects.select_related("instrument").order_by("instrument__venue", "instrument__symbol")
+    serializer_class = serializers.MarketStreamSerializer
+    filterset_class = filters.MarketStreamFilter
+    permission_classes = [IsAdminOrReadOnly]
+    lookup_field = "instrument"
+    lookup_value_regex = r"\d+"
+
+    @extend_schema(request=None, responses=serializers.MarketStreamSerializer)
+    @action(detail=True, methods=["post"])
+    def start(self, request: Request, instrument: str) -> Response:
+        """Want the stream running: a session starts within seconds. 400 for a disabled instrument."""
+        return self._request(MarketStream.Desired.RUNNING, "stream.start")
+
+    @extend_schema(request=None, responses=serializers.MarketStreamSerializer)
+    @action(detail=True, methods=["post"])
+    def stop(self, request: Request, instrument: str) -> Response:
+        """Want the stream stopped: the running session drops it within about a second."""
+        return self._request(MarketStream.Desired.STOPPED, "stream.stop")
+
+    def _request(self, desired: str, audit_action: str) -> Response:
+        from apps.market.streams import stream_request
+
+        stream = self.get_object()
+        try:
+            (stream,) = stream_request(instruments=[stream.instrument], desired=desired)
+        except ValueError as exc:
+            raise ValidationError({"instrument": [str(exc)]}) from exc
+        audit_record(user=self.request.user, action=audit_action, target=stream.instrument, request=self.request)
+        return Response(self.get_serializer(stream).data, status=status.HTTP_200_OK)

@@ -1,0 +1,50 @@
+"""schemathesis against the live OpenAPI schema of the production server setup, as an admin (so
+every write is exercised); figures: generated requests and server errors (target 0)."""
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from rest_framework.authtoken.models import Token
+
+from bench.api import PROXY_HEADERS, ROOT, live_server
+
+
+def database_url(db: dict) -> str:
+    """The DATABASE_URL of a Django DATABASES entry (the test database, seen by the server process)."""
+    auth = db["USER"] + (f":{db['PASSWORD']}" if db.get("PASSWORD") else "")
+    return f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+# Start/stop would open venue connections from the server; they are covered in test_market.py.
+EXCLUDE = r"/streams/\{instrument\}/(start|stop)/"
+MAX_EXAMPLES = 10
+
+
+@pytest.mark.django_db(transaction=True)
+def test_schemathesis_finds_no_server_error(pipeline_ready, tmp_path):
+    admin = get_user_model().objects.create_user("schemathesis", is_staff=True)
+    token = Token.objects.create(user=admin).key
+    redis = settings.REDIS_URL
+    with open(tmp_path / "server.log", "w") as log, \
+            live_server(database=database_url(settings.DATABASES["default"]), redis=redis, log=log) as base:
+        headers = [f"Authorization: Token {token}", *(f"{k}: {v}" for k, v in PROXY_HEADERS.items())]
+        cmd = [str(Path(sys.executable).parent / "schemathesis"), "run", f"{base}/api/v1/schema/",
+               "--checks", "not_a_server_error", "--max-examples", str(MAX_EXAMPLES), "--seed", "1",
+               "--exclude-path-regex", EXCLUDE, "--no-color", "--generation-database", "none",
+               *[arg for h in headers for arg in ("-H", h)]]
+        result = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=900)
+    output = result.stdout + result.stderr
+    generated = re.search(r"(\d+) generated", output)
+    failed = re.search(r"(\d+) failed", output)
+    server_errors = len(re.findall(r"Server error", output))
+    print(f"schemathesis_requests: {generated.group(1) if generated else '?'}")
+    print(f"schemathesis_server_errors: {server_errors} (failed cases: {failed.group(1) if failed else 0})")
+    server_log = (tmp_path / "server.log").read_text()
+    assert generated and int(generated.group(1)) > 500, output[-3000:]
+    assert result.returncode == 0 and server_errors == 0 and not failed, output[-5000:] + server_log[-3000:]
