@@ -1,9 +1,10 @@
-"""Run the live streams of one venue: lease, engine on a LiveVenue, supervision, status.
+"""Run the live streams of one venue: lease, engine on the venue client, supervision, status.
 
 ``stream_session_run`` is the body of the Celery ``ingest`` task (``workers.ingest.run_market_stream``)
 and of the embedded default's session thread. It holds the leases of every wanted instrument of
 the venue (``apps.market.streams``), runs :class:`apps.pipeline.engine.Engine` on a
-:class:`apps.market.venues.live.LiveVenue`, and, once a second on a supervisor thread:
+:func:`apps.market.venues.open_venue` (our Binance client, or ccxt.pro for Bybit and MEXC), and,
+once a second on a supervisor thread:
 
 - renews the leases (a lost lease stops the session: another worker owns the stream now);
 - re-reads what the user wants: an instrument stopped or started restarts the session with the

@@ -50,7 +50,14 @@ import ccxt
 import ccxt.pro
 
 from apps.market.venues.binance_ws import StreamConfig
-from apps.market.venues.ccxt_rest import Backoff, VenueError, VenuePermanentError, VenueTemporaryError, point_urls
+from apps.market.venues.ccxt_rest import (
+    Backoff,
+    RetryingRest,
+    VenueError,
+    VenuePermanentError,
+    VenueTemporaryError,
+    point_urls,
+)
 from apps.market.venues.live import LOG_CHARS, VENUE_KEY, VenueEndpoints, stream_config_from_settings
 from ml.market.errors import MalformedMessage
 from ml.market.events import Candle, OrderBookSnapshot, StreamGap, Trade
@@ -109,7 +116,7 @@ def market_of(markets_by_id: dict, venue: str, symbol: str) -> str:
     return found[0]
 
 
-class CcxtRest:
+class CcxtRest(RetryingRest):
     """Bybit / MEXC spot public REST through sync ccxt, with BinanceRest's error policy.
 
     ``depth`` (``fetch_order_book``) and ``candles`` (``fetch_ohlcv``) have the signatures of
@@ -184,30 +191,6 @@ class CcxtRest:
             out.append(Candle(symbol.upper(), timeframe, int(row[0]), float(row[1]), float(row[2]), float(row[3]),
                               float(row[4]), float(row[5]), turnover.get(int(row[0]), 0.0), 0))
         return out
-
-    def _call(self, what: str, fn: Callable, *args: object) -> object:
-        for attempt in range(self.max_attempts):
-            self.counts["requests"] += 1
-            self.exchange.last_status = None
-            try:
-                return fn(*args)
-            except ccxt.BaseError as exc:
-                error = self._classify(what, exc)
-            if isinstance(error, VenuePermanentError):
-                self.counts["permanent_errors"] += 1
-                raise error
-            wait = self.backoff.delay(attempt, self.rng)
-            if error.retry_after_s is not None:
-                if error.retry_after_s > self.max_retry_after_s:
-                    raise error
-                wait = max(wait, error.retry_after_s)
-            if attempt + 1 == self.max_attempts:
-                raise error
-            self.counts["retries"] += 1
-            self.waits = [*self.waits[-99:], wait]
-            logger.warning("%s (attempt %d/%d); retrying in %.2f s", error, attempt + 1, self.max_attempts, wait)
-            self.sleep(wait)
-        raise AssertionError("unreachable")
 
     def _classify(self, what: str, exc: ccxt.BaseError) -> VenueError:
         detail = f"{what}: {type(exc).__name__}: {str(exc)[:200]}"

@@ -116,7 +116,43 @@ def _exchange_class(venue: str) -> type:
     return WithStatus
 
 
-class BinanceRest:
+class RetryingRest:
+    """The retry policy shared by the REST clients (module docstring): ``_call`` runs one request,
+    retries temporary errors with full-jitter backoff (at least ``Retry-After`` when the venue
+    sends one, giving up when it asks for more than ``max_retry_after_s``) and raises permanent
+    errors at once. Subclasses set ``exchange`` (ccxt), ``counts``, ``max_attempts``, ``backoff``,
+    ``rng``, ``max_retry_after_s``, ``waits``, ``sleep`` and implement ``_classify``."""
+
+    def _classify(self, what: str, exc: ccxt.BaseError) -> VenueError:
+        raise NotImplementedError
+
+    def _call(self, what: str, fn: Callable[..., object], *args: object) -> object:
+        """One request ``fn(*args)`` with the retry policy; returns its result or raises VenueError."""
+        for attempt in range(self.max_attempts):
+            self.counts["requests"] += 1
+            self.exchange.last_status = None
+            try:
+                return fn(*args)
+            except ccxt.BaseError as exc:
+                error = self._classify(what, exc)
+            if isinstance(error, VenuePermanentError):
+                self.counts["permanent_errors"] += 1
+                raise error
+            wait = self.backoff.delay(attempt, self.rng)
+            if error.retry_after_s is not None:
+                if error.retry_after_s > self.max_retry_after_s:
+                    raise error
+                wait = max(wait, error.retry_after_s)
+            if attempt + 1 == self.max_attempts:
+                raise error
+            self.counts["retries"] += 1
+            self.waits = [*self.waits[-99:], wait]
+            logger.warning("%s (attempt %d/%d); retrying in %.2f s", error, attempt + 1, self.max_attempts, wait)
+            self.sleep(wait)
+        raise AssertionError("unreachable")
+
+
+class BinanceRest(RetryingRest):
     """Binance spot (``venue="binance"``) or USD-M futures (``"binanceusdm"``) public REST.
 
     Args:
@@ -190,31 +226,6 @@ class BinanceRest:
         if not isinstance(rows, list):
             raise VenuePermanentError(self.venue, f"klines {symbol}: expected a list, got {type(rows).__name__}")
         return [_candle(symbol.upper(), timeframe, row) for row in rows]
-
-    def _call(self, what: str, fn: Callable[[dict], object], params: dict) -> object:
-        """One request with the retry policy (module docstring)."""
-        for attempt in range(self.max_attempts):
-            self.counts["requests"] += 1
-            self.exchange.last_status = None
-            try:
-                return fn(params)
-            except ccxt.BaseError as exc:
-                error = self._classify(what, exc)
-            if isinstance(error, VenuePermanentError):
-                self.counts["permanent_errors"] += 1
-                raise error
-            wait = self.backoff.delay(attempt, self.rng)
-            if error.retry_after_s is not None:
-                if error.retry_after_s > self.max_retry_after_s:
-                    raise error
-                wait = max(wait, error.retry_after_s)
-            if attempt + 1 == self.max_attempts:
-                raise error
-            self.counts["retries"] += 1
-            self.waits = [*self.waits[-99:], wait]
-            logger.warning("%s (attempt %d/%d); retrying in %.2f s", error, attempt + 1, self.max_attempts, wait)
-            self.sleep(wait)
-        raise AssertionError("unreachable")
 
     def _classify(self, what: str, exc: ccxt.BaseError) -> VenueError:
         status = self.exchange.last_status
