@@ -18,6 +18,7 @@ import logging
 import socket
 import threading
 from collections.abc import Callable
+from datetime import timedelta
 
 from django.db import connection
 from django.utils import timezone
@@ -28,6 +29,7 @@ from apps.market.streams import StreamLease, stream_status_set, streams_wanted
 logger = logging.getLogger(__name__)
 
 SUPERVISE_EVERY_S = 1.0
+STALE_AFTER_S = 30  # a running stream's row is rewritten every second; older means its worker is gone
 GROUP = "dashboard"
 SERVER_LOOP: asyncio.AbstractEventLoop | None = None  # embedded: the ASGI server's loop (set at startup)
 # Set when this process shuts down (Celery's worker_shutting_down, the server's lifespan shutdown):
@@ -184,11 +186,20 @@ def _sequence_gaps(engine, symbol: str) -> int:
     return int(counters.sequence_gaps) if counters is not None else 0
 
 
+def _shown_status(stream: MarketStream, stale_before) -> str:
+    """The stored status, or "stale" for a live/connecting stream whose worker stopped reporting
+    (it died without cleaning up; the watchdog hands the stream to another worker)."""
+    active = stream.status in (MarketStream.Status.LIVE, MarketStream.Status.CONNECTING, MarketStream.Status.RECONNECTING)
+    return "stale" if active and stream.updated_at < stale_before else stream.status
+
+
 def streams_payload() -> list[dict]:
-    """Every configured stream, for the dashboard: instrument, desired, status, counters."""
+    """Every configured stream, for the dashboard: instrument, desired, status ("stale" when its
+    worker stopped reporting for STALE_AFTER_S), counters."""
     rows = MarketStream.objects.select_related("instrument").order_by("instrument__venue", "instrument__symbol")
+    stale_before = timezone.now() - timedelta(seconds=STALE_AFTER_S)
     return [{"instrument": s.instrument_id, "symbol": s.instrument.symbol, "venue": s.instrument.venue,
-             "desired": s.desired, "status": s.status, "worker": s.worker, "messages": s.messages,
+             "desired": s.desired, "status": _shown_status(s, stale_before), "worker": s.worker, "messages": s.messages,
              "reconnects": s.reconnects, "gaps": s.gaps, "rejected": s.rejected, "error": s.error,
              "last_message_at": s.last_message_at.isoformat() if s.last_message_at else None}
             for s in rows]

@@ -12,7 +12,7 @@
   var util = window.gogo.util, h = util.h;
   var body = document.getElementById("streams"), message = document.getElementById("streams-message");
   var staff = card.dataset.staff === "true";
-  var KIND = { live: "ok", connecting: "warn", reconnecting: "warn", failed: "bad", stopped: "", idle: "" };
+  var KIND = { live: "ok", connecting: "warn", reconnecting: "warn", stale: "bad", failed: "bad", stopped: "", idle: "" };
 
   function csrfToken() {
     var match = document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/);

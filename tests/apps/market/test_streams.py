@@ -114,3 +114,16 @@ def test_the_admin_action_stops_the_selected_streams(eth, admin_client):
     eth.stream.refresh_from_db()
     assert eth.stream.desired == "stopped"
     assert "stopped: ETHUSDT@binance" in [m.message for m in response.context["messages"]]
+
+
+def test_a_live_stream_whose_worker_stopped_reporting_is_shown_stale(eth):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from apps.market.stream_runner import streams_payload
+
+    MarketStream.objects.filter(instrument=eth).update(status="live", updated_at=timezone.now() - timedelta(minutes=5))
+    assert next(s for s in streams_payload() if s["instrument"] == eth.pk)["status"] == "stale"
+    MarketStream.objects.filter(instrument=eth).update(status="live", updated_at=timezone.now())
+    assert next(s for s in streams_payload() if s["instrument"] == eth.pk)["status"] == "live"
