@@ -39,7 +39,9 @@ if __name__ == "__main__":
 
     bench_ingest()
     bench_replay()
+    from bench.backtest import bench_backtest
 
+    bench_backtest()
     from bench.api import bench_api
 
     bench_api()

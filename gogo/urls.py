@@ -9,5 +9,6 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("api/v1/", include(("apps.api.urls", "v1"), namespace="v1")),
     path("django_plotly_dash/", include("django_plotly_dash.urls")),
+    path("backtests/", include("apps.backtest.urls")),
     path("", include("apps.dashboard.urls")),
 ]

@@ -47,7 +47,7 @@ def run_market_stream(venue: str) -> dict:
     return result
 
 
-@shared_task(name="workers.ingest.streams_watchdog", ignore_result=True, queue="default")
+@shared_task(name="workers.ingest.streams_watchdog", ignore_result=True)
 def streams_watchdog() -> list[str]:
     """Every 30 s (beat) and when an ingest worker starts: restart wanted streams nobody runs."""
     from apps.market.streams import stream_start_due

@@ -1,4 +1,5 @@
 """Celery autodiscovery entry point: import every task module."""
+from workers.backtest import run_backtest  # noqa: F401
 from workers.history import prune_inference_history  # noqa: F401
 from workers.inference import run_inference  # noqa: F401
 from workers.ingest import run_market_stream, run_replay_session, streams_watchdog  # noqa: F401

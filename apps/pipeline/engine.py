@@ -130,6 +130,8 @@ class Engine:
         self.first_ts: int | None = None
         self.last_ts: int | None = None
         self.last_mid: float | None = None
+        # Backtest/test hook: BaseDataInput -> BaseDataInput applied before inference (None live).
+        self.input_hook = None
 
     @staticmethod
     def _instruments(symbols: list[str], venue: str) -> dict[str, Instrument]:
@@ -305,6 +307,8 @@ class Engine:
             reference_ring=self.rings[self.reference.symbol]["1s"], frame_ring=self.frame_rings[symbol],
             last_outputs=dict(self.last_outputs),
         )
+        if self.input_hook is not None:
+            inputs = self.input_hook(inputs)
         completeness = inputs.completeness()
         counters.completeness_sum += completeness["overall"]
         counters.completeness_n += 1
@@ -331,7 +335,8 @@ class Engine:
         mid = book.mid() if book is not None else None
         output, gating = self.desk.mixture(result.outputs, second.ts, mid)
         conditions = self._conditions(book, mid, completeness["overall"])
-        decisions = [self._decide_and_execute(b, output, gating, prediction, second.ts, book, conditions)
+        trades = second.trades.get(symbol, ())
+        decisions = [self._decide_and_execute(b, output, gating, prediction, second.ts, book, conditions, trades)
                      for b in self.books.values()]
         counters.decisions += len(decisions)
         payload = {"status": "predicted", "action": output.action, "confidence": output.confidence, "reason": "",
@@ -376,9 +381,10 @@ class Engine:
                                 volatility=realized_volatility(closes), completeness=completeness)
 
     def _decide_and_execute(self, desk: AccountDesk, output, gating: dict, prediction, ts: int, book,
-                            conditions: MarketConditions) -> dict:
+                            conditions: MarketConditions, trades=()) -> dict:
         return self.desk.trade(desk, output=output, gating=gating, prediction=prediction, ts=ts, book=book,
-                               conditions=conditions, candles_1m=list(self.recent[self.traded.symbol]["1m"]))
+                               conditions=conditions, candles_1m=list(self.recent[self.traded.symbol]["1m"]),
+                               trades=trades)
 
     def _update(self, second: SecondResult, trading: dict) -> dict:
         update = {"type": "tick", "ts": second.ts, "symbol": self.traded.symbol, "instruments": {}}

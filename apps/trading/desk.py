@@ -131,9 +131,17 @@ class TradingDesk:
 
     def trade(self, desk: AccountDesk, *, output: ModelOutput, gating: dict, prediction: Prediction | None, ts: int,
               book: BookView | None,
-              conditions: MarketConditions, candles_1m: Sequence = ()) -> dict:
-        """One decision cycle of one account (module docstring); returns the payload to publish."""
+              conditions: MarketConditions, candles_1m: Sequence = (), trades: Sequence = ()) -> dict:
+        """One decision cycle of one account (module docstring); returns the payload to publish.
+
+        ``trades``: the traded instrument's prints since the previous cycle (ml.market.events.Trade,
+        in order); a paper account's resting limit orders fill from them (queue position first)."""
         try:
+            if isinstance(desk.client, PaperExecutionClient):
+                for t in trades:
+                    aggressor = "SELL" if t.is_buyer_maker else "BUY"
+                    for done in desk.client.on_trade(now_ms=t.ts_event, price=t.price, size=t.size, aggressor=aggressor):
+                        self._apply(desk, done)
             for done in desk.client.poll(now_ms=ts, book=book):
                 self._apply(desk, done)
         except VenueError as exc:

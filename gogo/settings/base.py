@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "apps.dashboard",
     "apps.accounts",
     "apps.api",
+    "apps.backtest",
 ]
 
 MIDDLEWARE = [

@@ -73,6 +73,7 @@ class SecondResult:
     candles: dict[str, Candle] = field(default_factory=dict)
     books: dict[str, GridBook | OrderBook] = field(default_factory=dict)
     gaps: dict[str, StreamGap] = field(default_factory=dict)
+    trades: dict[str, list[Trade]] = field(default_factory=dict)  # applied since the previous close, in order
 
 
 @dataclass(slots=True)
@@ -83,6 +84,7 @@ class _Instrument:
     ma: ImbalanceMA
     bucket_ma: BucketImbalanceMA
     counts: Counter[str] = field(default_factory=Counter)
+    trades: list[Trade] = field(default_factory=list)  # since the last close (SecondResult.trades)
     no_frames_until: int = 0  # ms: seconds before this overlap a stream gap (stale book)
 
 
@@ -198,6 +200,7 @@ class MarketSession:
         elif kind is Trade:
             inst.counts["trades"] += 1
             inst.candles.on_trade(event)
+            inst.trades.append(event)
         elif kind is OrderBookSnapshot:
             inst.sync.apply_snapshot(event)
 
@@ -213,7 +216,11 @@ class MarketSession:
         logger.info("%s: stream gap %d..%d (%s)", gap.symbol, gap.from_ms, gap.to_ms, gap.cause)
 
     def _close(self, ts: int) -> SecondResult:
-        return self._frames(self._candles(SecondResult(ts=ts)))
+        result = SecondResult(ts=ts)
+        for symbol, inst in self._instruments.items():
+            if inst.trades:  # the paper client's resting limit orders fill from these prints
+                result.trades[symbol], inst.trades = inst.trades, []
+        return self._frames(self._candles(result))
 
     def _candles(self, result: SecondResult) -> SecondResult:
         ts = result.ts

@@ -95,3 +95,28 @@ def test_the_lifecycle_refuses_a_transition_out_of_a_final_state(account, eth):
     with pytest.raises(OrderStateError, match="is REJECTED, cannot become FILLED"):
         order_transition(order=order, status="FILLED", ts_event_ms=T0)
     assert OrderEvent.objects.filter(order=order).count() == 2
+
+
+def test_the_desk_fills_a_resting_paper_limit_from_the_seconds_trade_prints(account, eth):
+    from apps.trading.desk import TradingDesk
+    from apps.trading.positions import PositionState
+    from apps.trading.services import orchestrator_config_get
+    from ml.market.events import Trade
+    from ml.models.output import ModelOutput
+    from ml.orchestrator import MarketConditions
+
+    account.latency_ms = 0
+    account.save()
+    desk = TradingDesk(instrument=eth, config=orchestrator_config_get(instrument=eth))
+    seat = desk.open_account(account=account, position=PositionState(), start_ms=T0)
+    order, _ = _order(account, eth, side="SELL", qty="1.0", order_type="LIMIT", price="2684.10")
+    seat.client.submit(order, now_ms=T0, book=BOOK)  # rests behind 0.0509 at 2684.10
+    hold = ModelOutput("mixture", "1", {"BUY": 0.1, "SELL": 0.1, "HOLD": 0.8}, "HOLD", 0.8)
+    prints = [Trade("ETHUSDT", T0 + 300, 1, 2684.1, 0.0509, False), Trade("ETHUSDT", T0 + 600, 2, 2684.1, 0.3, False),
+              Trade("ETHUSDT", T0 + 700, 3, 2683.9, 5.0, True)]  # the last is a sell: it cannot fill a SELL
+    payload = desk.trade(seat, output=hold, gating={}, prediction=None, ts=T0 + 1000, book=BOOK,
+                         conditions=MarketConditions(), trades=prints)
+    order.refresh_from_db()
+    assert payload["action"] == "HOLD"
+    assert order.status == "PARTIALLY_FILLED" and order.filled_quantity == D("0.3")
+    assert seat.position.quantity == D("-0.3")

@@ -30,7 +30,7 @@ def test_every_second_has_a_frame_and_a_candle_per_symbol(spot_run):
 def test_its_stats_count_every_recorded_message(spot_run):
     assert spot_run.stats["ETHUSDT"] == {
         "gaps": 0, "resyncs": 0, "deltas_applied": 6468, "deltas_dropped": 2,
-        "level_updates": 272752, "snapshots": 1, "rejected": 0, "trades": 14515, "late_trades": 0,
+        "level_updates": 272752, "snapshots": 1, "rejected": 0, "stale_snapshots": 0, "trades": 14515, "late_trades": 0,
         "malformed": 0,
         "withheld": 0, "frames": 650, "candles": 650}
     assert spot_run.stats["BTCUSDT"]["level_updates"] == 298094

@@ -1,0 +1,245 @@
+"""Backtests: the live pipeline (``apps.pipeline.engine.Engine``) over recorded order-book streams,
+driven as fast as the CPU allows, trading one fresh paper account per run under its risk manager.
+
+Isolation: each run trades its own paper account (owner ``gogo-backtest``, inactive user,
+``auto_trade`` off so no live or replay session ever picks it up); users' accounts are never
+touched. The shared market tables (candles, COB frames, predictions) receive the same idempotent
+upserts a replay writes.
+
+``start`` / ``end`` (UTC datetimes) cut the session: the engine processes every second from the
+recording's start (warm-up of rings and models) but the account opens at ``start``; the data ends
+at ``end`` (no later second reaches the engine). The report and series cover [start, end].
+"""
+from __future__ import annotations
+
+import gzip
+import logging
+from collections.abc import Callable
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AbstractBaseUser
+from django.utils import timezone
+
+from apps.backtest.models import BacktestRun
+from apps.market.convert import datetime_to_ms, ms_to_datetime
+from apps.trading.models import Fill, Order, TradingAccount
+from apps.trading.positions import PositionState
+from ml.backtest import report as bt_report
+from ml.market.recording import to_ns
+
+logger = logging.getLogger(__name__)
+
+BACKTEST_USER = "gogo-backtest"
+Progress = Callable[[float, str], None]
+InputHook = Callable[..., object]  # (inputs: BaseDataInput, next_second: SecondResult | None) -> BaseDataInput
+
+
+class BacktestError(ValueError):
+    """A backtest that cannot run as asked (unknown source, empty span, ...); the message names why."""
+
+
+def backtest_create(*, source: str = BacktestRun.Source.ORDERBOOK, start: datetime | None = None,
+                    end: datetime | None = None, params: dict | None = None, user: AbstractBaseUser | None = None,
+                    name: str = "") -> BacktestRun:
+    """A PENDING run row (the page creates it, then the task runs it). Raises BacktestError for an
+    unknown source or start >= end."""
+    if source not in BacktestRun.Source.values:
+        raise BacktestError(f"source: must be one of {', '.join(BacktestRun.Source.values)}, got {source!r}")
+    if start is not None and end is not None and start >= end:
+        raise BacktestError("start must be before end")
+    return BacktestRun.objects.create(name=name or f"{source} backtest", source=source, start=start, end=end,
+                                      params=params or {}, created_by=user)
+
+
+def backtest_run(*, source: str = BacktestRun.Source.ORDERBOOK, start: datetime | None = None, end: datetime | None = None,
+                 params: dict | None = None, user: AbstractBaseUser | None = None, progress: Progress | None = None,
+                 run: BacktestRun | None = None, input_hook: InputHook | None = None) -> BacktestRun:
+    """Run a backtest to the end and return the FINISHED run (or FAILED, with ``error``, re-raising).
+
+    ``params``: ``recordings`` (list of file paths; default the 2024-08-08/09 spot session).
+    ``progress(fraction 0..1, message)`` is called about every 30 exchange seconds and the fraction
+    is stored on the run. ``input_hook`` is for tests only (the look-ahead check's leaky feature):
+    it receives each second's BaseDataInput and the *next* second, and returns the input to use.
+    The candle-only source (``apps.backtest.candles``) covers [start, end) of the stored 1m/1h/1d
+    candles (default: 2024-08-08 23:00 UTC, the models' training end, to the recorded session's start).
+    Raises BacktestError for a bad span."""
+    run = run or backtest_create(source=source, start=start, end=end, params=params, user=user)
+    BacktestRun.objects.filter(pk=run.pk).update(status=BacktestRun.Status.RUNNING, progress=0.0, error="")
+    try:
+        _run_engine(run, progress, input_hook)
+    except Exception as exc:
+        _fail(run, f"{type(exc).__name__}: {exc}")
+        raise
+    return run
+
+
+def _fail(run: BacktestRun, error: str) -> None:
+    run.status, run.error, run.finished_at = BacktestRun.Status.FAILED, error[:2000], timezone.now()
+    run.save(update_fields=["status", "error", "finished_at"])
+
+
+def _account(run: BacktestRun) -> TradingAccount:
+    owner, _ = get_user_model().objects.get_or_create(username=BACKTEST_USER, defaults={"is_active": False})
+    account, _ = TradingAccount.objects.get_or_create(owner=owner, name=f"backtest-{run.pk}",
+                                                      defaults={"auto_trade": False})
+    return account
+
+
+def recordings_of(run: BacktestRun) -> dict[str, list[Path]]:
+    """The run's recordings: ``params["recordings"]`` paths grouped by symbol, else the default session."""
+    from apps.pipeline.runner import default_recordings, recordings_from_paths
+
+    paths = run.params.get("recordings")
+    return recordings_from_paths(paths) if paths else default_recordings()
+
+
+def recording_span_ms(paths: list[Path]) -> tuple[int, int]:
+    """(first, last) receive time (ms since epoch) of recorded stream files (``<ts> <json>`` lines,
+    gzip), from the first line of the first file and the last line of the last one."""
+    def heads(path: Path) -> list[bytes]:
+        with gzip.open(path, "rb") as fh:
+            return [line.split(b" ", 1)[0] for line in fh if line.strip()]
+
+    first, last = heads(paths[0]), heads(paths[-1])
+    return to_ns(int(first[0])) // 1_000_000, to_ns(int(last[-1])) // 1_000_000
+
+
+class _TruncatedSession:
+    """A MarketSession whose data ends at ``end_ms``: no second after it ever reaches the engine
+    (the look-ahead check's truncation; also how ``end`` cuts a run)."""
+
+    def __init__(self, session, end_ms: int) -> None:
+        self.session, self.end_ms = session, end_ms
+
+    def __getattr__(self, name: str):
+        return getattr(self.session, name)
+
+    def seconds(self):
+        for second in self.session.seconds():
+            if second.ts > self.end_ms:
+                return
+            yield second
+
+
+class _PeekingSession(_TruncatedSession):
+    """Knows the current second's successor (``next``), for the tests' leaky hook only: reading one
+    second ahead also advances the order books, which is itself a look-ahead."""
+
+    def __init__(self, session) -> None:
+        super().__init__(session, end_ms=0)
+        self.next = None
+
+    def seconds(self):
+        items = self.session.seconds()
+        current = next(items, None)
+        while current is not None:
+            self.next = next(items, None)
+            yield current
+            current = self.next
+
+
+def _run_engine(run: BacktestRun, progress: Progress | None, input_hook: InputHook | None) -> None:
+    from apps.pipeline.engine import Engine
+
+    recordings = recordings_of(run)
+    account = _account(run)
+    run.account = account
+    run.save(update_fields=["account"])
+    engine = Engine(recordings=recordings, accounts=[], flush_every=60, store_inputs=False)
+    first_ms, last_ms = recording_span_ms(recordings[engine.traded.symbol])
+    if run.source == BacktestRun.Source.CANDLES:
+        from apps.backtest.candles import CandleSession
+        from ml.training.cnn_train import DEFAULT_TRAIN_END_MS
+
+        end_ms = datetime_to_ms(run.end) if run.end else first_ms // 60_000 * 60_000
+        first_ms = datetime_to_ms(run.start) if run.start else DEFAULT_TRAIN_END_MS
+        if first_ms >= end_ms:
+            raise BacktestError("start must be before end")
+        engine.session = CandleSession(engine, first_ms, end_ms)
+        start_ms = None
+    else:
+        start_ms = datetime_to_ms(run.start) if run.start else None
+        end_ms = datetime_to_ms(run.end) if run.end else last_ms
+        engine.session = _TruncatedSession(engine.session, end_ms)
+    if input_hook is not None:
+        peek = engine.session = _PeekingSession(engine.session)
+        engine.input_hook = lambda inputs: input_hook(inputs, peek.next)
+    series: dict[str, list] = {"ts": [], "mid": [], "equity": [], "position": []}
+    opened = False
+    for update in engine.run():
+        ts = update["ts"]
+        if not opened and (start_ms is None or ts + 1000 >= start_ms):
+            _open(engine, account, ts)  # trades from the next second on
+            opened = True
+            continue
+        if not opened:
+            continue
+        _sample(series, engine, account, update)
+        if ts // 1000 % 30 == 0:
+            _progress(run, progress, (ts - first_ms) / max(1, end_ms - first_ms), ts)
+    _finish(run, engine, account, series, progress)
+
+
+def _open(engine, account: TradingAccount, ts: int) -> None:
+    """Open the run's account on the engine's desk at ``ts`` (no position: a fresh account)."""
+    desk = engine.desk.open_account(account=account, position=PositionState(), start_ms=ts)
+    engine.books[account.pk] = desk
+
+
+def _sample(series: dict, engine, account: TradingAccount, update: dict) -> None:
+    """Equity marked at the last known mid (carried over a second without a book)."""
+    desk = engine.books.get(account.pk)
+    if desk is None or engine.last_mid is None:
+        return
+    p = desk.position
+    mid = round(float(engine.last_mid), 2)
+    equity = account.starting_balance + p.realized_pnl + p.unrealized_pnl(Decimal(str(mid)))
+    series["ts"].append(update["ts"])
+    series["mid"].append(mid)
+    series["equity"].append(round(float(equity), 6))
+    series["position"].append(float(p.quantity))
+
+
+def _progress(run: BacktestRun, progress: Progress | None, fraction: float, ts: int) -> None:
+    fraction = min(1.0, max(0.0, fraction))
+    detail = f"at {ms_to_datetime(ts).isoformat()}"
+    BacktestRun.objects.filter(pk=run.pk).update(progress=fraction, progress_detail=detail)
+    if progress is not None:
+        progress(fraction, detail)
+
+
+def _finish(run: BacktestRun, engine, account: TradingAccount, series: dict, progress: Progress | None) -> None:
+    """Store the report, the series and the order-log hash (the engine closed its desk at the end)."""
+    engine.flush()
+    orders = Order.objects.filter(account=account).order_by("ts_event", "client_order_id")
+    log = [(datetime_to_ms(o.ts_event), o.side, o.quantity, o.average_price, o.status) for o in orders]
+    fills = [bt_report.Fill(datetime_to_ms(f.ts_event), f.order.side, float(f.quantity), float(f.price), float(f.fee))
+             for f in Fill.objects.filter(order__account=account).select_related("order").order_by("ts_event", "order_id", "seq")]
+    summary = bt_report.backtest_report(ts=series["ts"], mid=series["mid"], equity=series["equity"],
+                                        position=series["position"], fills=fills, fee_rate=float(account.fee_rate))
+    engine_summary = engine.summary()
+    summary["engine"] = engine_summary["instruments"]
+    summary["orders"] = len(log)
+    summary["orders_by_status"] = {s: sum(1 for o in log if o[4] == s) for s in sorted({o[4] for o in log})}
+    summary["decisions"] = engine.counters[engine.traded.symbol].decisions
+    summary["skipped_seconds"] = engine.counters[engine.traded.symbol].skipped_inferences
+    summary["min_completeness"] = settings.GOGO_MIN_COMPLETENESS
+    run.summary, run.series = summary, series
+    run.order_log_sha256 = bt_report.order_log_sha256(log)
+    run.status, run.progress, run.finished_at = BacktestRun.Status.FINISHED, 1.0, timezone.now()
+    run.save()
+    if progress is not None:
+        progress(1.0, "finished")
+    logger.info("backtest %s finished: %d seconds, %d orders, hash %s", run.pk, len(series["ts"]), len(log),
+                run.order_log_sha256)
+
+
+def backtest_csv(*, run: BacktestRun) -> str:
+    """The run's per-second series as CSV (``ml.backtest.report.series_csv``)."""
+    s = run.series or {}
+    return bt_report.series_csv(ts=s.get("ts", []), mid=s.get("mid", []), equity=s.get("equity", []),
+                                position=s.get("position", []), fee_rate=float(run.account.fee_rate) if run.account else 0.0)
