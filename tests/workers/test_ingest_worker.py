@@ -17,7 +17,7 @@ from apps.market.models import CobFrame
 from apps.pipeline import control
 from apps.predictions.models import Prediction
 from apps.trading.models import Decision, TradingAccount
-from gogo.celery import app
+from tests.workers.conftest import celery_broker
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -63,18 +63,14 @@ def test_celery_workers_run_the_session_with_inference_on_its_own_queue(workers)
     procs, logs = workers
     owner = get_user_model().objects.create_user("worker-trader")
     account = TradingAccount.objects.create(owner=owner, name="paper")
-    previous = {"broker_url": app.conf.broker_url, "task_always_eager": app.conf.task_always_eager}
-    app.conf.update(broker_url=_broker_url(), task_always_eager=False)
-    try:
+    with celery_broker(_broker_url()) as celery:
         assert control.session_claim(None)  # speed None: as fast as the worker can
-        app.send_task("workers.ingest.run_replay_session", queue="ingest")
-        deadline = time.monotonic() + 240
+        celery.send_task("workers.ingest.run_replay_session", queue="ingest")
+        deadline = time.monotonic() + 420
         while control.session_state()["state"] not in ("finished", "failed") and time.monotonic() < deadline:
             for queue, proc in procs.items():
                 assert proc.poll() is None, (logs / f"{queue}.log").read_text()[-3000:]
             time.sleep(1)
-    finally:
-        app.conf.update(**previous)
     state = control.session_state()
     assert state["state"] == "finished", state
     assert state["ts"] == 1723161904000  # the session's last complete second, 2024-08-09 00:05:04 UTC

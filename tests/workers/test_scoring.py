@@ -18,6 +18,7 @@ from apps.predictions import services
 from apps.predictions.models import PredictionOutcome
 from gogo.celery import app
 from ml.models.output import ModelOutput
+from tests.workers.conftest import celery_broker
 
 ROOT = Path(__file__).resolve().parents[2]
 T0 = 1_893_456_000_000
@@ -35,8 +36,8 @@ def worker(pipeline_ready, tmp_path):
     proc = subprocess.Popen([sys.executable, "-m", "celery", "-A", "gogo", "worker", "-Q", "default", "-c", "1",
                              "-n", "test-scoring@%h", "--without-gossip", "--without-mingle", "--loglevel", "INFO"],
                             cwd=ROOT, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT)
-    previous = {"broker_url": app.conf.broker_url, "task_always_eager": app.conf.task_always_eager}
-    app.conf.update(broker_url=os.environ["REDIS_URL"], task_always_eager=False)
+    broker = celery_broker(os.environ["REDIS_URL"])
+    broker.__enter__()
     try:
         yield proc, log
     finally:
@@ -47,7 +48,7 @@ def worker(pipeline_ready, tmp_path):
             proc.kill()
             proc.wait(timeout=15)
         app.control.purge()  # the deferred tasks the worker held until their ETA
-        app.conf.update(**previous)
+        broker.__exit__(None, None, None)
 
 
 def _wait(predicate, proc, log: Path, seconds: float = 60) -> None:
