@@ -42,6 +42,7 @@ from ml.models.output import ModelOutput
 from ml.orchestrator import (
     MIXTURE_NAME,
     AccuracyScorer,
+    DecisionResult,
     FilterParams,
     GatingParams,
     MarketConditions,
@@ -155,12 +156,16 @@ class TradingDesk:
                         now_ms=ts, last_order_ms=desk.last_order_ms, cooldown_ms=cfg.cooldown_seconds * 1000,
                         conditions=conditions,
                         filters=FilterParams(cfg.max_spread_bps, cfg.max_volatility, cfg.min_completeness))
+        if not cfg.trading_enabled and result.action != "HOLD":
+            result = DecisionResult("HOLD", result.confidence, result.threshold,
+                                    f"trading stopped on {self.instrument.symbol} ({result.action} held)", "trading")
         inputs = {"models": output.metadata.get("probs", {}), "gating": gating, "mixture": dict(output.probs),
                   "conditions": {"spread_bps": conditions.spread_bps, "volatility": conditions.volatility,
                                  "completeness": conditions.completeness},
                   "settings": {"buy_threshold": cfg.buy_threshold, "sell_threshold": cfg.sell_threshold,
                                "cooldown_seconds": cfg.cooldown_seconds, "max_spread_bps": cfg.max_spread_bps,
-                               "max_volatility": cfg.max_volatility, "min_completeness": cfg.min_completeness},
+                               "max_volatility": cfg.max_volatility, "min_completeness": cfg.min_completeness,
+                               "trading_enabled": cfg.trading_enabled},
                   "risk": {"state": desk.risk.state.value, "position": float(desk.position.quantity),
                            "equity": round(desk.risk.equity, 2)}}
         decision = trading_services.decision_record(account=desk.account, instrument=self.instrument, ts_event_ms=ts,

@@ -80,6 +80,9 @@ class OrchestratorConfig(models.Model):
     gating_temperature = models.FloatField(default=0.1, help_text="Softmax temperature over accuracies (> 0)")
     gating_floor = models.FloatField(default=0.05, help_text="Minimum weight of a model")
     score_horizon_seconds = models.PositiveIntegerField(default=60, help_text="A call is scored this long after")
+    trading_enabled = models.BooleanField(
+        default=True, help_text="Off: new entries on this instrument are held (decisions are still recorded; "
+                                "stops and exits still run)")
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

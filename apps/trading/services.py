@@ -28,7 +28,7 @@ FINAL = (Order.Status.FILLED, Order.Status.CANCELED, Order.Status.REJECTED, Orde
 PURPOSE_CODE = {"entry": "E", "exit": "X", "stop_loss": "L", "take_profit": "P", "trailing_stop": "T", "manual": "M"}
 # Order configuration a user may change live (the dashboard form and the admin).
 CONFIG_FIELDS = ("buy_threshold", "sell_threshold", "cooldown_seconds", "order_notional", "max_spread_bps",
-                 "max_volatility", "min_completeness", "gating_mode", "manual_weights")
+                 "max_volatility", "min_completeness", "gating_mode", "manual_weights", "trading_enabled")
 
 
 class OrderStateError(ValueError):

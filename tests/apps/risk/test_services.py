@@ -112,6 +112,17 @@ def test_the_kill_switch_halts_new_orders_at_the_next_cycle_while_an_exit_still_
     assert RiskState.objects.get(account=account).state == "HALTED"
 
 
+def test_trading_stopped_on_the_instrument_holds_entries_and_says_why(account, eth):
+    desk, book = _desk(account, eth)
+    desk.config.trading_enabled = False  # what apps.trading.controls.control_trading stores
+    held = _trade(desk, book, T0)
+    assert held["action"] == "HOLD" and held["order"] is None and "trading stopped on ETHUSDT" in held["reason"]
+    decision = Decision.objects.get(account=account)
+    assert decision.filter == "trading" and decision.inputs["settings"]["trading_enabled"] is False
+    desk.config.trading_enabled = True
+    assert _trade(desk, book, T0 + 1000)["order"]["status"] == "FILLED"
+
+
 def test_a_stop_loss_exits_the_position_with_a_reduce_only_market_order(account, eth):
     desk, book = _desk(account, eth, stop_loss=0.01)
     _trade(desk, book, T0, mid=2500.0)  # long 0.3999 at 2500.01
