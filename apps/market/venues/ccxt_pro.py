@@ -37,13 +37,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-import queue
 import random
-import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
 from urllib.parse import urlsplit
 
 import ccxt
@@ -58,9 +55,10 @@ from apps.market.venues.ccxt_rest import (
     VenueTemporaryError,
     point_urls,
 )
-from apps.market.venues.live import LOG_CHARS, VENUE_KEY, VenueEndpoints, stream_config_from_settings
+from apps.market.venues.live import VenueEndpoints, stream_config_from_settings
+from apps.market.venues.threaded import VENUE_KEY, ThreadedVenue, now_ms
 from ml.market.errors import MalformedMessage
-from ml.market.events import Candle, OrderBookSnapshot, StreamGap, Trade
+from ml.market.events import Candle, OrderBookSnapshot, Trade
 from ml.market.venues import bybit as bybit_parser
 
 logger = logging.getLogger(__name__)
@@ -70,7 +68,6 @@ OFFICIAL = {"bybit": ("https://api.bybit.com", "wss://stream.bybit.com"),
             "mexc": ("https://api.mexc.com", "wss://wbs-api.mexc.com")}
 MAX_REST_DEPTH = {"bybit": 200, "mexc": 5000}  # GET /v5/market/orderbook spot [1, 200]; /api/v3/depth <= 5000
 TIMEFRAMES = ("1m", "1h", "1d")  # neither venue serves 1 s candles
-_END = object()
 
 
 def endpoints_from_settings(venue: str) -> VenueEndpoints:
@@ -237,11 +234,6 @@ def _turnover(raw: object, column: int) -> dict[int, float]:
     return out
 
 
-@dataclass(slots=True)
-class _Failure:
-    error: BaseException
-
-
 def _ws_class(venue: str, owner: CcxtProVenue) -> type:
     """ccxt.pro's exchange with our checks in front of its message handler (never raises into ccxt's loop)."""
     base = {"bybit": ccxt.pro.bybit, "mexc": ccxt.pro.mexc}[venue]
@@ -279,7 +271,7 @@ def _ws_class(venue: str, owner: CcxtProVenue) -> type:
     return Checked
 
 
-class CcxtProVenue:
+class CcxtProVenue(ThreadedVenue):
     """Bybit spot (``venue="bybit"``) or MEXC spot (``"mexc"``) market data for a session (module docstring).
 
     Args:
@@ -304,6 +296,7 @@ class CcxtProVenue:
     """
 
     sync_rule = "snapshot"
+    thread_suffix = "ccxtpro"
 
     def __init__(self, *, venue: str, symbols: Sequence[str], endpoints: VenueEndpoints | None = None,
                  depth: int = 200, config: StreamConfig | None = None, keepalive_ms: int | None = None,
@@ -313,55 +306,27 @@ class CcxtProVenue:
             raise ValueError(f"no ccxt.pro client for venue {venue!r}; have {VENUES}")
         if not symbols:
             raise ValueError("symbols are required")
-        self.venue, self.depth, self.close_delay_ms = venue, depth, close_delay_ms
-        self.symbols = [s.upper() for s in symbols]
+        self._venue_init(venue=venue, symbols=symbols, queue_size=queue_size, close_delay_ms=close_delay_ms, rng=rng)
+        self.depth = depth
         self.endpoints = endpoints or endpoints_from_settings(venue)
         self.config = config or stream_config_from_settings()
-        self.keepalive_ms, self.queue_size, self.snapshot_limit = keepalive_ms, queue_size, snapshot_limit
-        self.rng = rng or random.Random()
+        self.keepalive_ms, self.snapshot_limit = keepalive_ms, snapshot_limit
         self.rest = rest or CcxtRest(venue=venue, rest_url=self.endpoints.rest_url, rng=self.rng)
-        self.counts: dict[str, Counter[str]] = {s: Counter() for s in [*self.symbols, VENUE_KEY]}
-        self.status: dict = {"state": "connecting", "connected_at": None, "last_message_ms": None, "reconnects": 0,
-                             "errors": 0, "error": "", "messages": 0}
         self.waits: list[float] = []
-        self._queue: queue.Queue = queue.Queue()
         self._u: dict[str, int] = {}  # Bybit: last u per symbol on this connection
         self._resyncing: set[str] = set()  # Bybit: a u gap seen, deltas dropped until a snapshot
         self._u_offset: dict[str, int] = {}
         self._last_id: dict[str, int] = {}  # last_update_id handed over per symbol
         self._last_trade_id: dict[str, int] = {}
-        self._last_ts: int | None = None
-        self._gap_cause: str | None = None
         self._last_frame = time.monotonic()
         self._recycle: asyncio.Event | None = None
         self._exchange: ccxt.pro.Exchange | None = None
         self._markets: dict[str, str] = {}  # our symbol -> ccxt symbol
         self._recycle_cause = ""
-        self._closed = threading.Event()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._task: asyncio.Task | None = None
-        self._thread = threading.Thread(target=self._run, name=f"gogo-{venue}-ccxtpro", daemon=True)
         if start:
             self.start()
 
-    # -- consumer side (as LiveVenue) ----------------------------------------------------------
-
-    def start(self) -> None:
-        """Start the websocket thread (done by the constructor unless ``start=False``)."""
-        if not self._thread.is_alive() and not self._closed.is_set():
-            self._thread.start()
-
-    def events(self) -> Iterator[Trade | OrderBookSnapshot | StreamGap]:
-        """Events in arrival order until :meth:`close`. Raises VenuePermanentError when the stream
-        cannot run (unknown symbol, market list refused, MEXC without ``protobuf``)."""
-        while True:
-            item = self._queue.get()
-            if item is _END:
-                self._queue.put(_END)
-                return
-            if type(item) is _Failure:
-                raise item.error
-            yield item
+    # -- consumer side (events, pending, close: ThreadedVenue) -----------------------------------
 
     def snapshot(self, symbol: str) -> OrderBookSnapshot:
         """A REST order book snapshot of ``symbol`` (:meth:`CcxtRest.depth`; blocking, retried)."""
@@ -369,49 +334,15 @@ class CcxtProVenue:
         self.counts[symbol.upper()]["rest_snapshots"] += 1
         return snap
 
-    @property
-    def pending(self) -> int:
-        """Events received and not yet taken by ``events()``."""
-        return self._queue.qsize()
-
-    def close(self) -> None:
-        """Stop the websocket thread; ``events()`` ends after the events already queued. Idempotent."""
-        if self._closed.is_set():
-            return
-        self._closed.set()
-        if self._loop is not None and self._task is not None and not self._loop.is_closed():
-            try:
-                self._loop.call_soon_threadsafe(self._task.cancel)
-            except RuntimeError:  # the stream thread ended (failed) and closed its loop meanwhile
-                pass
-        if self._thread.is_alive() and threading.current_thread() is not self._thread:
-            self._thread.join(timeout=10)
-        if self.status["state"] != "failed":
-            self.status["state"] = "stopped"
-        self._queue.put(_END)
-
-    def __enter__(self) -> CcxtProVenue:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
     def recycle(self, cause: str) -> None:
         """Close the connection and reconnect (called on the stream's loop), e.g. "sequence_gap"."""
         if self._recycle is not None and not self._recycle.is_set():
             self._recycle_cause = cause
             self._recycle.set()
 
-    # -- websocket thread ----------------------------------------------------------------------
+    _recycle_connection = recycle
 
-    def _run(self) -> None:
-        try:
-            asyncio.run(self._main())
-        except Exception as exc:  # VenueError or a bug: surface it in the consumer
-            logger.error("%s: stream stopped: %s", self.venue, exc, exc_info=not isinstance(exc, VenueError))
-            self._error(f"{type(exc).__name__}: {exc}")
-            self.status["state"] = "failed"
-            self._queue.put(_Failure(exc))
+    # -- websocket thread ----------------------------------------------------------------------
 
     async def _main(self) -> None:
         self._loop, self._task = asyncio.get_running_loop(), asyncio.current_task()
@@ -499,14 +430,14 @@ class CcxtProVenue:
             asks = tuple((float(p), float(a)) for p, a, *_ in book["asks"][: self.depth])
             self._last_id[symbol] = int(nonce)
             self.counts[symbol]["snapshots"] += 1
-            self._put(OrderBookSnapshot(symbol, int(nonce), bids, asks, ts_event=book.get("timestamp") or _now_ms()))
+            self._queue_event(OrderBookSnapshot(symbol, int(nonce), bids, asks, ts_event=book.get("timestamp") or now_ms()))
 
     async def _watch_trades(self, exchange: ccxt.pro.Exchange, symbol: str, market: str) -> None:
         while True:
             for item in await exchange.watch_trades(market):
                 trade = self._trade(symbol, item)
                 if trade is not None:
-                    self._put(trade)
+                    self._queue_event(trade)
 
     def _trade(self, symbol: str, item: dict) -> Trade | None:
         """A ccxt trade as our Trade (taker side "sell" -> ``is_buyer_maker``); None if dropped (counted)."""
@@ -534,7 +465,7 @@ class CcxtProVenue:
     def _accept_raw(self, message: object) -> bool:
         """Count a frame and check it before ccxt applies it; False drops it (module docstring)."""
         self.status["messages"] += 1
-        self.status["last_message_ms"] = _now_ms()
+        self.status["last_message_ms"] = now_ms()
         self._last_frame = time.monotonic()
         if self.venue != "bybit" or (isinstance(message, dict) and "topic" not in message):
             return True  # MEXC (protobuf: ccxt decodes) and Bybit control replies (subscribe, pong)
@@ -593,45 +524,9 @@ class CcxtProVenue:
             book["nonce"] = self._u[symbol] + self._u_offset.get(symbol, 0)
 
     def _on_connect(self) -> None:
-        self.status.update(state="live", connected_at=_now_ms())
+        self.status.update(state="live", connected_at=now_ms())
         self._gap_cause = self._gap_cause or "connect"
         logger.info("%s: connected", self.venue)
-
-    def _on_disconnect(self, cause: str, error: str) -> None:
-        if self._closed.is_set():
-            return
-        self.status["state"] = "reconnecting"
-        if error:
-            self._error(error)
-        logger.warning("%s: connection ended (%s) %s; reconnecting", self.venue, cause, error[:200])
-        if cause != "connect_failed" or self._gap_cause is None:
-            self._gap_cause = cause if self._last_ts is not None else "connect"
-
-    def _put(self, event: Trade | OrderBookSnapshot) -> None:
-        if self._queue.qsize() >= self.queue_size:
-            self.counts[VENUE_KEY]["overflow"] += 1
-            self.recycle("overflow")
-            return
-        if self._gap_cause is not None:
-            self._emit_gaps(event.ts_event)
-        self._last_ts = event.ts_event if self._last_ts is None else max(self._last_ts, event.ts_event)
-        self._queue.put(event)
-
-    def _emit_gaps(self, to_ms: int) -> None:
-        cause, self._gap_cause = self._gap_cause, None
-        from_ms = to_ms - to_ms % 1000 if self._last_ts is None else min(self._last_ts, to_ms)
-        for symbol in self.symbols:
-            self.counts[symbol]["stream_gaps"] += 1
-            self._queue.put(StreamGap(symbol, from_ms, to_ms, cause))
-        logger.info("%s: stream gap %d..%d (%s) on %s", self.venue, from_ms, to_ms, cause, ",".join(self.symbols))
-
-    def _error(self, text: str) -> None:
-        self.status["errors"] += 1
-        self.status["error"] = text[:500]
-
-    def _bad(self, kind: str, symbol: str | None, text: str, why: str) -> None:
-        self.counts[symbol or VENUE_KEY][kind] += 1
-        logger.warning("%s: %s message skipped (%s): %s", self.venue, kind, why, text[:LOG_CHARS])
 
 
 def _require_protobuf() -> None:
@@ -641,6 +536,3 @@ def _require_protobuf() -> None:
     except ImportError:
         raise VenuePermanentError("mexc", "ccxt.pro decodes MEXC spot streams with protobuf: pip install protobuf") from None
 
-
-def _now_ms() -> int:
-    return time.time_ns() // 1_000_000

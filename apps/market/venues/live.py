@@ -32,27 +32,23 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-import queue
 import random
 import re
-import threading
-import time
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from apps.market.venues.binance_ws import BinanceStream, StreamConfig
-from apps.market.venues.ccxt_rest import VENUES, Backoff, BinanceRest, VenueError
+from apps.market.venues.ccxt_rest import VENUES, Backoff, BinanceRest
+from apps.market.venues.threaded import LOG_CHARS, VENUE_KEY, ThreadedVenue, now_ms
 from ml.market.binance import MarketEvent, parse_message
 from ml.market.errors import MalformedMessage
-from ml.market.events import OrderBookDelta, OrderBookSnapshot, StreamGap, Trade
+from ml.market.events import OrderBookDelta, OrderBookSnapshot, Trade
 
 logger = logging.getLogger(__name__)
 
-VENUE_KEY = "_venue"  # counts of messages that name no subscribed symbol
-LOG_CHARS = 200  # a bad message is logged truncated to this many characters
+__all__ = ["LOG_CHARS", "VENUE_KEY", "LiveVenue", "VenueEndpoints", "stream_config_from_settings"]
 _STREAM_SYMBOL = re.compile(r'"stream"\s*:\s*"([a-z0-9]+)@')
-_END = object()
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,12 +68,7 @@ class VenueEndpoints:
         return cls(rest_url=getattr(settings, f"{prefix}_REST_URL"), ws_url=getattr(settings, f"{prefix}_WS_URL"))
 
 
-@dataclass(slots=True)
-class _Failure:
-    error: BaseException
-
-
-class LiveVenue:
+class LiveVenue(ThreadedVenue):
     """Binance spot (``venue="binance"``) or USD-M (``"binanceusdm"``) market data for a session.
 
     Args:
@@ -116,63 +107,33 @@ class LiveVenue:
         unknown = set(streams) - {"depth", "trade"}
         if unknown or not streams or not symbols:
             raise ValueError(f"symbols and streams (depth, trade) are required; unknown streams {sorted(unknown)}")
-        self.venue = venue
-        self.close_delay_ms = close_delay_ms
-        self.symbols = [s.upper() for s in symbols]
+        self._venue_init(venue=venue, symbols=symbols, queue_size=queue_size, close_delay_ms=close_delay_ms, rng=rng)
         self._symbol_set = frozenset(self.symbols)
         self.endpoints = endpoints or VenueEndpoints.from_settings(venue)
         self.config = config or stream_config_from_settings()
         self.snapshot_limit = snapshot_limit
-        self.queue_size = queue_size
-        self.rng = rng or random.Random()
         self.rest = rest or BinanceRest(venue=venue, rest_url=self.endpoints.rest_url, rng=self.rng)
         self.sync_rule = "futures" if venue == "binanceusdm" else "spot"
         names = {"depth": "depth@100ms", "trade": "trade"}
         self.stream_names = [f"{s.lower()}@{names[k]}" for s in self.symbols for k in streams]
         self.url = f"{self.endpoints.ws_url.rstrip('/')}/stream?streams={'/'.join(self.stream_names)}"
-        self.counts: dict[str, Counter[str]] = {s: Counter() for s in [*self.symbols, VENUE_KEY]}
-        self.status: dict = {"state": "connecting", "connected_at": None, "last_message_ms": None, "reconnects": 0,
-                             "errors": 0, "error": "", "messages": 0}
-        self._queue: queue.Queue = queue.Queue()
         self._last_trade_id: dict[str, int] = {}
         self._last_u: dict[str, int] = {}
-        self._last_ts: int | None = None  # exchange time of the last event received (ms)
-        self._gap_cause: str | None = None  # set at each (re)connect until the first event
         self._snapshot_sent: set[str] = set()
-        self._closed = threading.Event()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._task: asyncio.Task | None = None
         self.stream = BinanceStream(self.url, config=self.config, rng=self.rng, on_frame=self._on_frame,
                                     on_connect=self._on_connect, on_disconnect=self._on_disconnect)
-        self._thread = threading.Thread(target=self._run, name=f"gogo-{venue}-ws", daemon=True)
         if start:
             self.start()
 
-    # -- consumer side ---------------------------------------------------------------------
+    # -- consumer side (events, pending, close: ThreadedVenue) -------------------------------
 
-    def start(self) -> None:
-        """Start the websocket thread (done by the constructor unless ``start=False``)."""
-        if not self._thread.is_alive() and not self._closed.is_set():
-            self._thread.start()
-
-    def events(self) -> Iterator[MarketEvent | StreamGap]:
-        """Events in arrival order until :meth:`close` (then the iterator ends).
-
-        A symbol's first diff is followed by its REST snapshot (the documented sync order).
-        Raises VenuePermanentError if the venue refused the connection, and what
-        :meth:`snapshot` raises.
-        """
-        while True:
-            item = self._queue.get()
-            if item is _END:
-                self._queue.put(_END)  # a second iteration ends too
-                return
-            if type(item) is _Failure:
-                raise item.error
-            yield item
-            if type(item) is OrderBookDelta and item.symbol not in self._snapshot_sent:
-                self._snapshot_sent.add(item.symbol)
-                yield self.snapshot(item.symbol)
+    def _after(self, item: object) -> OrderBookSnapshot | None:
+        """A symbol's first diff is followed by its REST snapshot (the documented sync order);
+        raises what :meth:`snapshot` raises."""
+        if type(item) is OrderBookDelta and item.symbol not in self._snapshot_sent:
+            self._snapshot_sent.add(item.symbol)
+            return self.snapshot(item.symbol)
+        return None
 
     def snapshot(self, symbol: str) -> OrderBookSnapshot:
         """A REST depth snapshot of ``symbol`` now (blocking; retried per ``BinanceRest``).
@@ -184,45 +145,7 @@ class LiveVenue:
         self.counts[symbol.upper()]["snapshots"] += 1
         return snap
 
-    @property
-    def pending(self) -> int:
-        """Events received and not yet taken by ``events()``."""
-        return self._queue.qsize()
-
-    def close(self) -> None:
-        """Stop the websocket thread; ``events()`` ends after the events already queued. Idempotent."""
-        if self._closed.is_set():
-            return
-        self._closed.set()
-        if self._loop is not None and self._task is not None:
-            self._loop.call_soon_threadsafe(self._task.cancel)
-        if self._thread.is_alive() and threading.current_thread() is not self._thread:
-            self._thread.join(timeout=10)
-        if self.status["state"] != "failed":
-            self.status["state"] = "stopped"
-        self._queue.put(_END)
-
-    def __enter__(self) -> LiveVenue:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    # -- websocket thread ------------------------------------------------------------------
-
-    def _run(self) -> None:
-        try:
-            asyncio.run(self._main())
-        except VenueError as exc:
-            logger.error("%s: stream stopped: %s", self.venue, exc)
-            self._error(str(exc))
-            self.status["state"] = "failed"
-            self._queue.put(_Failure(exc))
-        except Exception as exc:  # a bug must surface in the consumer, not vanish with the thread
-            logger.exception("%s: stream thread failed", self.venue)
-            self._error(f"{type(exc).__name__}: {exc}")
-            self.status["state"] = "failed"
-            self._queue.put(_Failure(exc))
+    # -- websocket thread (_run: ThreadedVenue) -------------------------------------------
 
     async def _main(self) -> None:
         self._loop = asyncio.get_running_loop()
@@ -234,23 +157,13 @@ class LiveVenue:
         except asyncio.CancelledError:
             pass
 
+    def _recycle_connection(self, cause: str) -> None:
+        self.stream.reconnect(cause)
+
     def _on_connect(self) -> None:
-        self.status.update(state="live", connected_at=_now_ms(), reconnects=self.stream.reconnects)
+        self.status.update(state="live", connected_at=now_ms(), reconnects=self.stream.reconnects)
         self._gap_cause = self._gap_cause or "connect"
         logger.info("%s: connected to %s", self.venue, self.url[:120])
-
-    def _on_disconnect(self, cause: str, error: str) -> None:
-        if self._closed.is_set():
-            return
-        self.status["state"] = "reconnecting"
-        if error:
-            self._error(error)
-        if cause != "connect_failed" or self._gap_cause is None:
-            self._gap_cause = cause if self._last_ts is not None else "connect"
-
-    def _error(self, text: str) -> None:
-        self.status["errors"] += 1
-        self.status["error"] = text[:500]
 
     def _on_frame(self, text: str, ts_init_ms: int) -> None:
         """Parse, check and queue one frame (on the stream's loop; never raises)."""
@@ -270,18 +183,8 @@ class LiveVenue:
             return
         counts = self.counts[symbol]
         counts["messages"] += 1
-        if not self._accept(event, counts, text):
-            return
-        if self._queue.qsize() >= self.queue_size:
-            self.counts[VENUE_KEY]["overflow"] += 1
-            logger.error("%s: %d events wait for the consumer; recycling the connection", self.venue,
-                         self._queue.qsize())
-            self.stream.reconnect("overflow")
-            return
-        if self._gap_cause is not None:
-            self._emit_gaps(event.ts_event)
-        self._last_ts = event.ts_event if self._last_ts is None else max(self._last_ts, event.ts_event)
-        self._queue.put(event)
+        if self._accept(event, counts, text):
+            self._queue_event(event)
 
     def _accept(self, event: MarketEvent, counts: Counter[str], text: str) -> bool:
         """Drop (and count) repeated or impossible events; True to pass ``event`` on."""
@@ -304,28 +207,12 @@ class LiveVenue:
         counts["deltas"] += 1
         return True
 
-    def _emit_gaps(self, to_ms: int) -> None:
-        cause, self._gap_cause = self._gap_cause, None
-        from_ms = to_ms - to_ms % 1000 if self._last_ts is None else min(self._last_ts, to_ms)
-        for symbol in self.symbols:
-            self.counts[symbol]["stream_gaps"] += 1
-            self._queue.put(StreamGap(symbol, from_ms, to_ms, cause))
-        logger.info("%s: stream gap %d..%d (%s) on %s", self.venue, from_ms, to_ms, cause, ",".join(self.symbols))
-
-    def _bad(self, kind: str, symbol: str | None, text: str, why: str) -> None:
-        self.counts[symbol or VENUE_KEY][kind] += 1
-        logger.warning("%s: %s message skipped (%s): %s", self.venue, kind, why, text[:LOG_CHARS])
-
 
 def _symbol_of(text: str, symbols: list[str]) -> str | None:
     """The subscribed symbol a (bad) combined-stream frame names, if it can be read."""
     match = _STREAM_SYMBOL.search(text[:120])
     symbol = match.group(1).upper() if match else None
     return symbol if symbol in symbols else None
-
-
-def _now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 def stream_config_from_settings() -> StreamConfig:
