@@ -66,6 +66,7 @@ class MarketStreamAdmin(admin.ModelAdmin):
 class CandleAdmin(admin.ModelAdmin):
     list_display = ("instrument", "timeframe", "open_time", "open", "high", "low", "close", "volume", "trade_count")
     list_filter = ("timeframe", "instrument")
+    search_fields = ("instrument__symbol",)
     date_hierarchy = "open_time"
     list_select_related = ("instrument",)
     show_full_result_count = False
@@ -75,6 +76,10 @@ class CandleAdmin(admin.ModelAdmin):
 class CobFrameAdmin(admin.ModelAdmin):
     list_display = ("instrument", "ts", "mid", "best_bid", "best_ask", "imbalance_5", "ma_5s", "ma_60s")
     list_filter = ("instrument",)
+    search_fields = ("instrument__symbol",)
+    # Computed by the order-book pipeline from the venue's stream: inspected here, never edited.
+    readonly_fields = ("instrument", "ts", "mid", "best_bid", "best_ask", "bucket_width", "first_bucket_price", "bid_usd",
+                       "ask_usd", "imbalance", "imbalance_5", "ma_1s", "ma_5s", "ma_15s", "ma_60s")
     date_hierarchy = "ts"
     list_select_related = ("instrument",)
     show_full_result_count = False
@@ -86,6 +91,7 @@ class DataGapAdmin(admin.ModelAdmin):
     list_filter = ("cause", "backfilled", "instrument")
     search_fields = ("detail", "instrument__symbol")
     date_hierarchy = "ts_event"
+    readonly_fields = ("created_at",)
 
 
 @admin.register(RetentionPolicy)
@@ -93,6 +99,7 @@ class RetentionPolicyAdmin(admin.ModelAdmin):
     list_display = ("__str__", "cob_frame_days", "updated_at")
     list_editable = ("cob_frame_days",)
     list_display_links = ("__str__",)
+    readonly_fields = ("updated_at",)
 
     def has_add_permission(self, request) -> bool:  # one row: selectors.retention_policy_get creates it
         return not RetentionPolicy.objects.exists()

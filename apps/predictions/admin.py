@@ -17,6 +17,8 @@ class ModelCheckpointAdmin(admin.ModelAdmin):
     list_display = ("model_name", "version", "is_active", "pinned", "validation_metric", "data_start", "data_end",
                     "created_at", "load_error")
     list_filter = ("model_name", "is_active", "pinned")
+    search_fields = ("model_name", "version", "sha256")
+    date_hierarchy = "created_at"
     readonly_fields = ("sha256", "path", "config", "metrics", "created_at", "is_active", "pinned", "load_error")
     actions = ("rollback_to_checkpoint", "unpin_model")
 
@@ -51,14 +53,20 @@ class RegistrySettingsAdmin(admin.ModelAdmin):
 class ModelSettingAdmin(admin.ModelAdmin):
     list_display = ("model_name", "enabled")
     list_editable = ("enabled",)
+    list_filter = ("enabled",)
+    search_fields = ("model_name",)
 
 
 @admin.register(Prediction)
 class PredictionAdmin(admin.ModelAdmin):
     list_display = ("instrument", "model_name", "ts_event", "status", "action", "confidence", "reason")
     list_filter = ("status", "action", "model_name", "instrument")
+    search_fields = ("reason", "model_name")
     date_hierarchy = "ts_event"
     exclude = ("input_package",)
+    # Model output: inspected, never edited (outcomes and training read it as it was).
+    readonly_fields = ("instrument", "model_name", "checkpoint", "ts_event", "status", "reason", "action", "prob_buy",
+                       "prob_sell", "prob_hold", "confidence", "completeness", "output", "created_at")
     show_full_result_count = False
 
 
@@ -67,8 +75,11 @@ class PredictionOutcomeAdmin(admin.ModelAdmin):
     list_display = ("instrument", "model_name", "ts_event", "horizon", "action", "label", "correct", "realized_return",
                     "pnl_bps", "confidence", "brier")
     list_filter = ("model_name", "horizon", "correct", "action", "label", "instrument")
+    search_fields = ("model_name",)
     date_hierarchy = "ts_event"
     raw_id_fields = ("prediction",)
+    readonly_fields = ("horizon", "instrument", "model_name", "ts_event", "action", "confidence", "price_start", "price_end",
+                       "realized_return", "label", "correct", "pnl_bps", "brier", "scored_at")
     show_full_result_count = False
 
 
@@ -77,7 +88,9 @@ class ModelAlertAdmin(admin.ModelAdmin):
     list_display = ("created_at", "kind", "model_name", "instrument", "horizon", "metric", "message", "acknowledged",
                     "notified", "notify_error")
     list_filter = ("kind", "model_name", "acknowledged", "horizon")
-    search_fields = ("message",)
+    search_fields = ("message", "model_name")
+    date_hierarchy = "created_at"
+    readonly_fields = ("created_at", "acknowledged_at", "notified", "notify_error")
     actions = ("acknowledge",)
 
     @admin.action(description="Acknowledge the selected alerts")
@@ -93,4 +106,6 @@ class TrainingRunAdmin(admin.ModelAdmin):
     list_display = ("started_at", "model_name", "kind", "state", "metric_name", "candidate_metric", "active_metric",
                     "n_train", "n_val", "checkpoint", "finished_at")
     list_filter = ("model_name", "kind", "state")
-    readonly_fields = ("detail",)
+    search_fields = ("model_name", "metric_name")
+    date_hierarchy = "started_at"
+    readonly_fields = ("detail", "candidate_metric", "active_metric", "n_train", "n_val", "started_at", "finished_at")

@@ -11,6 +11,7 @@ class RiskLimitAdmin(admin.ModelAdmin):
     list_editable = ("max_position", "max_order_notional", "max_orders_per_minute", "daily_loss_limit", "max_drawdown",
                      "sizing")
     list_filter = ("instrument", "sizing")
+    search_fields = ("account__name", "account__owner__username", "instrument__symbol")
     fieldsets = (
         ("Limits", {"fields": ("account", "instrument", "max_position", "max_order_notional", "max_orders_per_minute",
                                "daily_loss_limit", "max_drawdown")}),
@@ -26,6 +27,7 @@ class RiskStateAdmin(admin.ModelAdmin):
 
     list_display = ("account", "state", "kill_switch", "reason", "equity", "peak_equity", "as_of")
     list_filter = ("state", "kill_switch")
+    search_fields = ("account__name", "account__owner__username", "reason")
     readonly_fields = ("account", "state", "reason", "kill_switch", "kill_switch_by", "kill_switch_at", "equity",
                        "peak_equity", "day_start_equity", "metrics", "as_of")
     actions = ("kill_switch_on", "kill_switch_off")
@@ -45,3 +47,7 @@ class RiskStateAdmin(admin.ModelAdmin):
 class RiskEventAdmin(admin.ModelAdmin):
     list_display = ("account", "instrument", "kind", "rule", "reason", "ts_event")
     list_filter = ("kind", "rule", "instrument")
+    search_fields = ("reason", "rule", "account__name")
+    date_hierarchy = "ts_event"
+    # What the risk engine decided: inspected, never edited.
+    readonly_fields = ("account", "instrument", "order", "kind", "rule", "reason", "ts_event")

@@ -36,6 +36,9 @@ class TradingAccountAdmin(admin.ModelAdmin):
                     "auto_trade")
     list_filter = ("mode", "venue", "live_enabled", "auto_trade")
     search_fields = ("name", "owner__username")
+    list_select_related = ("owner",)
+    # api_key_encrypted / api_secret_encrypted are never shown: not editable on the model, not in the form.
+    readonly_fields = ("credentials", "created_at")
 
     @admin.display(boolean=True)
     def credentials(self, obj: TradingAccount) -> bool:
@@ -55,12 +58,16 @@ class TradingAccountAdmin(admin.ModelAdmin):
 
 @admin.register(OrchestratorConfig)
 class OrchestratorConfigAdmin(admin.ModelAdmin):
-    list_display = ("instrument", "buy_threshold", "sell_threshold", "order_notional", "cooldown_seconds", "gating_mode",
-                    "max_spread_bps", "max_volatility", "min_completeness")
+    list_display = ("instrument", "trading_enabled", "buy_threshold", "sell_threshold", "order_notional", "cooldown_seconds",
+                    "gating_mode", "max_spread_bps", "max_volatility", "min_completeness")
+    list_filter = ("trading_enabled", "gating_mode")
+    search_fields = ("instrument__symbol",)
+    readonly_fields = ("updated_at",)
     list_editable = ("buy_threshold", "sell_threshold", "order_notional", "cooldown_seconds", "gating_mode",
                      "max_spread_bps", "max_volatility", "min_completeness")
     fieldsets = (
-        ("Decision", {"fields": ("instrument", "buy_threshold", "sell_threshold", "cooldown_seconds", "order_notional")}),
+        ("Decision", {"fields": ("instrument", "trading_enabled", "buy_threshold", "sell_threshold", "cooldown_seconds",
+                                 "order_notional", "updated_at")}),
         ("Market filters", {"fields": ("max_spread_bps", "max_volatility", "min_completeness")}),
         ("Mixture of experts", {"fields": ("gating_mode", "manual_weights", "gating_window", "gating_min_scored",
                                            "gating_temperature", "gating_floor", "score_horizon_seconds")}),
@@ -71,8 +78,10 @@ class OrchestratorConfigAdmin(admin.ModelAdmin):
 class DecisionAdmin(admin.ModelAdmin):
     list_display = ("account", "instrument", "ts_event", "action", "confidence", "threshold", "filter", "reason")
     list_filter = ("action", "filter", "instrument", "account")
+    search_fields = ("reason", "account__name")
     date_hierarchy = "ts_event"
-    readonly_fields = ("inputs",)
+    readonly_fields = ("account", "instrument", "ts_event", "action", "confidence", "threshold", "prediction", "reason",
+                       "filter", "inputs")
 
 
 class FillInline(admin.TabularInline):
@@ -92,11 +101,49 @@ class OrderAdmin(admin.ModelAdmin):
     list_display = ("client_order_id", "account", "instrument", "side", "order_type", "purpose", "quantity",
                     "filled_quantity", "average_price", "status", "reject_reason", "ts_event")
     list_filter = ("status", "side", "order_type", "purpose", "instrument", "account")
-    search_fields = ("client_order_id", "venue_order_id")
+    search_fields = ("client_order_id", "venue_order_id", "account__name", "reject_reason")
+    date_hierarchy = "ts_event"
+    list_select_related = ("account", "instrument")
+    # Filled by the execution client and the venue: inspected here, never edited by hand.
+    readonly_fields = ("client_order_id", "venue_order_id", "filled_quantity", "average_price", "status", "reject_reason",
+                       "ts_event", "created_at", "updated_at")
     inlines = [OrderEventInline, FillInline]
 
 
 @admin.register(Position)
 class PositionAdmin(admin.ModelAdmin):
     list_display = ("account", "instrument", "quantity", "average_price", "realized_pnl", "fees_paid", "updated_at")
-    list_filter = ("instrument",)
+    list_filter = ("instrument", "account")
+    search_fields = ("account__name", "account__owner__username", "instrument__symbol")
+    readonly_fields = ("quantity", "average_price", "realized_pnl", "fees_paid", "updated_at")
+
+
+class _ReadOnlyAdmin(admin.ModelAdmin):
+    """Rows written only by the execution path: listed and searchable, never added, changed or deleted."""
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(Fill)
+class FillAdmin(_ReadOnlyAdmin):
+    list_display = ("order", "seq", "price", "quantity", "fee", "liquidity", "ts_event")
+    list_filter = ("liquidity", "order__instrument", "order__account")
+    search_fields = ("order__client_order_id", "order__venue_order_id")
+    date_hierarchy = "ts_event"
+    list_select_related = ("order",)
+
+
+@admin.register(OrderEvent)
+class OrderEventAdmin(_ReadOnlyAdmin):
+    list_display = ("order", "seq", "status", "filled_quantity", "detail", "ts_event")
+    list_filter = ("status", "order__instrument")
+    search_fields = ("order__client_order_id", "detail")
+    date_hierarchy = "ts_event"
+    list_select_related = ("order",)

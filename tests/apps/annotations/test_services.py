@@ -9,6 +9,7 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 
+from apps.accounts.roles import role_ensure_defaults
 from apps.annotations.models import Annotation
 from apps.annotations.selectors import annotation_list
 from apps.annotations.services import annotation_create, annotation_delete, annotation_update
@@ -25,9 +26,12 @@ def eth():
 
 @pytest.fixture
 def users():
+    """Two traders and a staff user (annotating needs the trader or admin role)."""
     model = get_user_model()
-    return (model.objects.create_user("ann", password="x"), model.objects.create_user("bob", password="x"),
-            model.objects.create_user("staff", password="x", is_staff=True))
+    trader = role_ensure_defaults()[1]
+    ann, bob = model.objects.create_user("ann", password="x"), model.objects.create_user("bob", password="x")
+    trader.user_set.add(ann, bob)
+    return ann, bob, model.objects.create_user("staff", password="x", is_staff=True)
 
 
 def _make(owner, eth, **over) -> Annotation:
@@ -47,8 +51,14 @@ def test_exit_before_entry_or_a_non_positive_price_is_refused_naming_the_field(u
     with pytest.raises(ValidationError) as exc:
         _make(users[0], eth, exit_time=ENTRY)
     assert "annotation_exit_after_entry" in str(exc.value)
-    with pytest.raises(ValidationError):
+    assert exc.value.message_dict["exit_time"] == ["must be after entry_time (annotation_exit_after_entry)"]
+    with pytest.raises(ValidationError) as exc:
+        _make(users[0], eth, entry_time=ENTRY.replace(tzinfo=None))
+    assert "entry_time" in exc.value.message_dict
+    with pytest.raises(ValidationError) as exc:
         _make(users[0], eth, entry_price=Decimal(0))
+    assert "entry_price" in exc.value.message_dict
+    assert not Annotation.objects.exists()
     with pytest.raises(ValidationError) as exc:
         _make(users[0], eth, side="sideways")
     assert "side" in exc.value.message_dict
@@ -95,3 +105,74 @@ def test_an_annotation_becomes_a_training_case_with_the_input_at_its_entry(users
     assert cases.times[0] == int(ENTRY.timestamp()) * 1000 - 1000  # the second closed at the entry
     assert cases.arrays["primary_1m"].shape == (2, 300, 5) and cases.arrays["present_primary_1h"].all()
     assert cases.rewards[1, 1] == pytest.approx(1e4 * (1 - 2590 / 2600.5) - 20, rel=1e-4)
+
+
+def test_a_viewer_may_not_annotate_and_a_demoted_trader_may_not_edit(users, eth):
+    model = get_user_model()
+    viewer = model.objects.create_user("vic", password="x")
+    with pytest.raises(PermissionDenied, match="trader or admin"):
+        _make(viewer, eth)
+    ann = users[0]
+    a = _make(ann, eth)
+    ann.groups.clear()  # ann is a viewer now: her row stays, but she cannot act on it
+    with pytest.raises(PermissionDenied):
+        annotation_update(annotation=a, user=ann, notes="x")
+    assert not Annotation.objects.filter(owner=viewer).exists()
+
+
+def test_writes_are_published_to_the_instrument_group_after_commit(users, eth, settings,
+                                                                  django_capture_on_commit_callbacks):
+    from uuid import uuid4
+
+    from asgiref.sync import async_to_sync
+    from channels.layers import get_channel_layer
+
+    from apps.annotations.events import annotation_group
+
+    layer_cfg = dict(settings.CHANNEL_LAYERS["default"])
+    layer_cfg["CONFIG"] = {**layer_cfg.get("CONFIG", {}), "prefix": f"test-{uuid4().hex[:8]}"}
+    settings.CHANNEL_LAYERS = {"default": layer_cfg}
+    layer = get_channel_layer()
+    channel = async_to_sync(layer.new_channel)()
+    async_to_sync(layer.group_add)(annotation_group(eth.pk), channel)
+
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        a = _make(users[0], eth)
+    assert len(callbacks) == 1  # nothing is sent before the commit
+    for callback in callbacks:
+        callback()
+    message = async_to_sync(layer.receive)(channel)
+    assert message["type"] == "annotation.event"
+    assert message["payload"]["event"] == "created" and message["payload"]["id"] == a.pk
+    assert message["payload"]["annotation"]["owner_name"] == "ann"
+    assert message["payload"]["annotation"]["entry_time"] == int(ENTRY.timestamp() * 1000)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        annotation_delete(annotation=a, user=users[0])
+    message = async_to_sync(layer.receive)(channel)
+    assert message["payload"] == {"type": "annotation", "event": "deleted", "id": a.pk, "instrument": eth.pk,
+                                  "annotation": None}
+
+
+def test_a_moderation_in_the_admin_is_published_too(users, eth, admin_client, settings,
+                                                    django_capture_on_commit_callbacks):
+    from uuid import uuid4
+
+    from asgiref.sync import async_to_sync
+    from channels.layers import get_channel_layer
+
+    from apps.annotations.events import annotation_group
+
+    a = _make(users[0], eth)
+    layer_cfg = dict(settings.CHANNEL_LAYERS["default"])
+    layer_cfg["CONFIG"] = {**layer_cfg.get("CONFIG", {}), "prefix": f"test-{uuid4().hex[:8]}"}
+    settings.CHANNEL_LAYERS = {"default": layer_cfg}
+    layer = get_channel_layer()
+    channel = async_to_sync(layer.new_channel)()
+    async_to_sync(layer.group_add)(annotation_group(eth.pk), channel)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = admin_client.post(f"/admin/annotations/annotation/{a.pk}/delete/", {"post": "yes"})
+    assert response.status_code == 302 and not Annotation.objects.exists()
+    message = async_to_sync(layer.receive)(channel)
+    assert message["payload"]["event"] == "deleted" and message["payload"]["id"] == a.pk
