@@ -12,8 +12,9 @@ logger = logging.getLogger(__name__)
 @shared_task(name="workers.training.train_model", acks_late=True, ignore_result=True,
              soft_time_limit=3600, time_limit=3900)
 def train_model(model_name: str) -> int | None:
-    """Train ``model_name`` on its default data and register the checkpoint (ranked, pruned; under
-    the held-out replacement rule when recent cases allow, apps.predictions.learning.model_retrain),
+    """Retrain ``model_name`` from scratch on its history plus the collected training cases and
+    register the checkpoint (ranked, pruned; under the held-out replacement rule when recent cases
+    allow, apps.predictions.learning.model_retrain),
     reporting progress (cache ``gogo:training:<model>`` and the dashboard group).
     Returns the new checkpoint id, or None when it ranked below the kept top N."""
     from apps.predictions.learning import model_retrain, training_progress_reporter

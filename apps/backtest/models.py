@@ -12,11 +12,14 @@ class BacktestRun(models.Model):
 
     ``series`` holds the per-second curve as parallel lists {"ts": [ms], "mid": [USD],
     "equity": [USD], "position": [base units]}; ``summary`` the report of ``ml.backtest.report``
-    plus the engine's counters; ``order_log_sha256`` the hash of the ordered order log."""
+    plus the engine's counters; ``order_log_sha256`` the hash of the ordered order log. A
+    walk-forward run (``apps.backtest.walk_forward``) stores its folds and aggregate in
+    ``summary["walk_forward"]`` and no series."""
 
     class Source(models.TextChoices):
         ORDERBOOK = "orderbook", "recorded order-book session"
         CANDLES = "candles", "candle-only history"
+        WALK_FORWARD = "walk_forward", "walk-forward over the candle history"
 
     class Status(models.TextChoices):
         PENDING = "pending"

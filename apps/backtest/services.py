@@ -1,10 +1,15 @@
 """Backtests: the live pipeline (``apps.pipeline.engine.Engine``) over recorded order-book streams,
 driven as fast as the CPU allows, trading one fresh paper account per run under its risk manager.
 
+Two paths, same decisions and order log (tests/apps/backtest/test_fast_path.py): "fast" (default,
+``apps.backtest.fast``: chunks of seconds, batch inference, buffered decision writes, no market
+data or predictions stored) and "per_second" (``Engine.run`` as live: the shared market tables
+(candles, COB frames, predictions) receive the same idempotent upserts a replay writes). Both read
+the recordings through ``ml.backtest.replay_cache`` (parsed once, kept in GOGO_VAR_DIR/cache).
+
 Isolation: each run trades its own paper account (owner ``gogo-backtest``, inactive user,
 ``auto_trade`` off so no live or replay session ever picks it up); users' accounts are never
-touched. The shared market tables (candles, COB frames, predictions) receive the same idempotent
-upserts a replay writes.
+touched.
 
 ``start`` / ``end`` (UTC datetimes) cut the session: the engine processes every second from the
 recording's start (warm-up of rings and models) but the account opens at ``start``; the data ends
@@ -12,8 +17,10 @@ at ``end`` (no later second reaches the engine). The report and series cover [st
 """
 from __future__ import annotations
 
+import functools
 import gzip
 import logging
+import time
 from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
@@ -34,6 +41,7 @@ from ml.market.recording import to_ns
 logger = logging.getLogger(__name__)
 
 BACKTEST_USER = "gogo-backtest"
+FAST, PER_SECOND = "fast", "per_second"  # params["path"]: apps.backtest.fast (default) or Engine.run
 Progress = Callable[[float, str], None]
 InputHook = Callable[..., object]  # (inputs: BaseDataInput, next_second: SecondResult | None) -> BaseDataInput
 
@@ -51,6 +59,13 @@ def backtest_create(*, source: str = BacktestRun.Source.ORDERBOOK, start: dateti
         raise BacktestError(f"source: must be one of {', '.join(BacktestRun.Source.values)}, got {source!r}")
     if start is not None and end is not None and start >= end:
         raise BacktestError("start must be before end")
+    if source == BacktestRun.Source.WALK_FORWARD:
+        from apps.backtest.walk_forward import walk_forward_params
+
+        try:
+            params = walk_forward_params(params or {})
+        except ValueError as exc:
+            raise BacktestError(str(exc)) from exc
     return BacktestRun.objects.create(name=name or f"{source} backtest", source=source, start=start, end=end,
                                       params=params or {}, created_by=user)
 
@@ -60,17 +75,29 @@ def backtest_run(*, source: str = BacktestRun.Source.ORDERBOOK, start: datetime 
                  run: BacktestRun | None = None, input_hook: InputHook | None = None) -> BacktestRun:
     """Run a backtest to the end and return the FINISHED run (or FAILED, with ``error``, re-raising).
 
-    ``params``: ``recordings`` (list of file paths; default the 2024-08-08/09 spot session).
+    ``params``: ``recordings`` (list of file paths; default the 2024-08-08/09 spot session);
+    ``path``: "fast" (default: chunked replay, batch inference, buffered writes, ``apps.backtest.fast``)
+    or "per_second" (``Engine.run``, one second at a time, as live; same order log, slower).
     ``progress(fraction 0..1, message)`` is called about every 30 exchange seconds and the fraction
     is stored on the run. ``input_hook`` is for tests only (the look-ahead check's leaky feature):
     it receives each second's BaseDataInput and the *next* second, and returns the input to use.
+    The walk-forward source (``apps.backtest.walk_forward``; ``params`` folds, model, epochs,
+    window_days) trains on window k and tests on window k + 1 of the candle history.
     The candle-only source (``apps.backtest.candles``) covers [start, end) of the stored 1m/1h/1d
     candles (default: 2024-08-08 23:00 UTC, the models' training end, to the recorded session's start).
     Raises BacktestError for a bad span."""
     run = run or backtest_create(source=source, start=start, end=end, params=params, user=user)
     BacktestRun.objects.filter(pk=run.pk).update(status=BacktestRun.Status.RUNNING, progress=0.0, error="")
     try:
-        _run_engine(run, progress, input_hook)
+        if run.source == BacktestRun.Source.WALK_FORWARD:
+            from apps.backtest.walk_forward import walk_forward_execute
+
+            try:
+                walk_forward_execute(run, progress)
+            except ValueError as exc:
+                raise BacktestError(str(exc)) from exc
+        else:
+            _run_engine(run, progress, input_hook)
     except Exception as exc:
         _fail(run, f"{type(exc).__name__}: {exc}")
         raise
@@ -99,12 +126,22 @@ def recordings_of(run: BacktestRun) -> dict[str, list[Path]]:
 
 def recording_span_ms(paths: list[Path]) -> tuple[int, int]:
     """(first, last) receive time (ms since epoch) of recorded stream files (``<ts> <json>`` lines,
-    gzip), from the first line of the first file and the last line of the last one."""
-    def heads(path: Path) -> list[bytes]:
+    gzip), from the first line of the first file and the last line of the last one. Remembered
+    per file path, size and modification time (reading a whole gzip file takes ~0.3 s)."""
+    def stat(path: Path) -> tuple:
+        st = Path(path).stat()
+        return str(path), st.st_size, st.st_mtime_ns
+
+    return _span_ms(stat(paths[0]), stat(paths[-1]))
+
+
+@functools.lru_cache(maxsize=32)
+def _span_ms(first_file: tuple, last_file: tuple) -> tuple[int, int]:
+    def heads(path: str) -> list[bytes]:
         with gzip.open(path, "rb") as fh:
             return [line.split(b" ", 1)[0] for line in fh if line.strip()]
 
-    first, last = heads(paths[0]), heads(paths[-1])
+    first, last = heads(first_file[0]), heads(last_file[0])
     return to_ns(int(first[0])) // 1_000_000, to_ns(int(last[-1])) // 1_000_000
 
 
@@ -149,7 +186,10 @@ def _run_engine(run: BacktestRun, progress: Progress | None, input_hook: InputHo
     account = _account(run)
     run.account = account
     run.save(update_fields=["account"])
-    engine = Engine(recordings=recordings, accounts=[], flush_every=60, store_inputs=False)
+    from ml.backtest.replay_cache import replay_venue
+
+    venue = replay_venue(recordings, Path(settings.GOGO_VAR_DIR) / "cache")  # parsed once, not per run
+    engine = Engine(recordings=recordings, accounts=[], flush_every=60, store_inputs=False, replay_venue=venue)
     first_ms, last_ms = recording_span_ms(recordings[engine.traded.symbol])
     if run.source == BacktestRun.Source.CANDLES:
         from apps.backtest.candles import CandleSession
@@ -170,17 +210,28 @@ def _run_engine(run: BacktestRun, progress: Progress | None, input_hook: InputHo
         engine.input_hook = lambda inputs: input_hook(inputs, peek.next)
     series: dict[str, list] = {"ts": [], "mid": [], "equity": [], "position": []}
     opened = False
-    for update in engine.run():
-        ts = update["ts"]
+
+    def on_second(ts: int) -> None:
+        nonlocal opened
         if not opened and (start_ms is None or ts + 1000 >= start_ms):
             _open(engine, account, ts)  # trades from the next second on
             opened = True
-            continue
+            return
         if not opened:
-            continue
-        _sample(series, engine, account, update)
+            return
+        _sample(series, engine, account, ts)
         if ts // 1000 % 30 == 0:
             _progress(run, progress, (ts - first_ms) / max(1, end_ms - first_ms), ts)
+
+    cpu = time.process_time()
+    if run.params.get("path", FAST) == FAST:
+        from apps.backtest.fast import run_fast
+
+        engine.stage_seconds = run_fast(engine, on_second=on_second)
+    else:
+        for update in engine.run():
+            on_second(update["ts"])
+    engine.cpu_seconds = time.process_time() - cpu  # this process's CPU time (all threads): robust to a busy machine
     _finish(run, engine, account, series, progress)
 
 
@@ -190,7 +241,7 @@ def _open(engine, account: TradingAccount, ts: int) -> None:
     engine.books[account.pk] = desk
 
 
-def _sample(series: dict, engine, account: TradingAccount, update: dict) -> None:
+def _sample(series: dict, engine, account: TradingAccount, ts: int) -> None:
     """Equity marked at the last known mid (carried over a second without a book)."""
     desk = engine.books.get(account.pk)
     if desk is None or engine.last_mid is None:
@@ -198,7 +249,7 @@ def _sample(series: dict, engine, account: TradingAccount, update: dict) -> None
     p = desk.position
     mid = round(float(engine.last_mid), 2)
     equity = account.starting_balance + p.realized_pnl + p.unrealized_pnl(Decimal(str(mid)))
-    series["ts"].append(update["ts"])
+    series["ts"].append(ts)
     series["mid"].append(mid)
     series["equity"].append(round(float(equity), 6))
     series["position"].append(float(p.quantity))
@@ -228,6 +279,10 @@ def _finish(run: BacktestRun, engine, account: TradingAccount, series: dict, pro
     summary["decisions"] = engine.counters[engine.traded.symbol].decisions
     summary["skipped_seconds"] = engine.counters[engine.traded.symbol].skipped_inferences
     summary["min_completeness"] = settings.GOGO_MIN_COMPLETENESS
+    summary["path"] = run.params.get("path", FAST)
+    if getattr(engine, "stage_seconds", None):
+        summary["stage_seconds"] = engine.stage_seconds
+    summary["cpu_seconds"] = round(getattr(engine, "cpu_seconds", 0.0), 3)
     run.summary, run.series = summary, series
     run.order_log_sha256 = bt_report.order_log_sha256(log)
     run.status, run.progress, run.finished_at = BacktestRun.Status.FINISHED, 1.0, timezone.now()
@@ -239,7 +294,12 @@ def _finish(run: BacktestRun, engine, account: TradingAccount, series: dict, pro
 
 
 def backtest_csv(*, run: BacktestRun) -> str:
-    """The run's per-second series as CSV (``ml.backtest.report.series_csv``)."""
+    """The run's per-second series as CSV (``ml.backtest.report.series_csv``); a walk-forward
+    run's folds (``apps.backtest.walk_forward.walk_forward_csv``)."""
+    if run.source == BacktestRun.Source.WALK_FORWARD:
+        from apps.backtest.walk_forward import walk_forward_csv
+
+        return walk_forward_csv(run)
     s = run.series or {}
     return bt_report.series_csv(ts=s.get("ts", []), mid=s.get("mid", []), equity=s.get("equity", []),
                                 position=s.get("position", []), fee_rate=float(run.account.fee_rate) if run.account else 0.0)

@@ -22,7 +22,7 @@ logger = logging.getLogger(__name__)
 @require_http_methods(["GET", "POST"])
 def backtest_list(request: HttpRequest) -> HttpResponse:
     """GET: the runs. POST (staff / traders) ``source``, optional ``name``, ``start``, ``end`` (ISO 8601,
-    UTC): create a run and enqueue it on the
+    UTC) and, for a walk-forward, ``folds``, ``model``, ``epochs``, ``window_days``: create a run and enqueue it on the
     ``default`` queue (eager in the embedded default), then redirect to it; 403 for viewers,
     400 naming a bad field."""
     from apps.risk.selectors import user_can_trade
@@ -32,8 +32,9 @@ def backtest_list(request: HttpRequest) -> HttpResponse:
             return HttpResponseForbidden("only staff and traders may start a backtest")
         try:
             start, end = _when(request.POST.get("start"), "start"), _when(request.POST.get("end"), "end")
+            params = {k: request.POST[k] for k in ("folds", "model", "epochs", "window_days") if request.POST.get(k)}
             run = backtest_create(source=request.POST.get("source", BacktestRun.Source.ORDERBOOK), user=request.user,
-                                  name=request.POST.get("name", "")[:128], start=start, end=end)
+                                  name=request.POST.get("name", "")[:128], start=start, end=end, params=params)
         except BacktestError as exc:
             return HttpResponse(str(exc), status=400)
         from workers.backtest import run_backtest
@@ -64,7 +65,8 @@ def backtest_detail(request: HttpRequest, pk: int) -> HttpResponse:
     context = {"run": run, "orders": selectors.backtest_orders(run=run), "series": run.series or {},
                "strategy": run.summary.get("strategy", {}), "buy_and_hold": run.summary.get("buy_and_hold", {}),
                "always_hold": run.summary.get("always_hold", {}),
-               "starting_equity": run.summary.get("starting_equity")}
+               "starting_equity": run.summary.get("starting_equity"),
+               "walk_forward": run.summary.get("walk_forward")}
     return render(request, "backtest/detail.html", context)
 
 

@@ -87,13 +87,14 @@ class Engine:
     runs until the venue is closed). With a live venue, 1m/1h/1d candles are backfilled through its
     REST client at the first second, and the 1 s candles of every stream gap are backfilled when
     the session reports the gap (``SecondResult.gaps``), never interpolated.
+    ``replay_venue``: an already loaded ``ReplayVenue`` over exactly ``recordings`` (no re-read).
     Raises ValueError when both or neither are given, when a symbol is not a configured, enabled
     Instrument, or when no traded instrument is among them.
     """
 
     def __init__(self, *, recordings: dict[str, list[Path]] | None = None, venue=None, sync_rule: str = "spot",
                  drop_deltas: dict[str, set[int]] | None = None, accounts: list[TradingAccount] | None = None,
-                 flush_every: int = 1, store_inputs: bool = True) -> None:
+                 flush_every: int = 1, store_inputs: bool = True, replay_venue: ReplayVenue | None = None) -> None:
         if (recordings is None) == (venue is None):
             raise ValueError("give either recordings= (replay) or venue= (live)")
         if venue is not None:
@@ -104,7 +105,10 @@ class Engine:
         self.instruments = self._instruments(symbols, venue_name)
         self.traded = next(i for i in self.instruments.values() if i.is_traded)
         self.reference = next((i for i in self.instruments.values() if not i.is_traded), self.traded)
-        self.venue = venue if venue is not None else ReplayVenue(recordings, drop_deltas=drop_deltas)
+        if venue is not None:
+            self.venue = venue
+        else:  # a backtest may hand over the recordings already parsed (ml.backtest.replay_cache)
+            self.venue = replay_venue or ReplayVenue(recordings, drop_deltas=drop_deltas)
         self.rest = getattr(venue, "rest", None)  # live: REST backfills through the venue's client
         specs = [InstrumentSpec(s, float(i.bucket_width), i.bucket_count, sync_rule, tick_size=float(i.tick_size))
                  for s, i in self.instruments.items()]

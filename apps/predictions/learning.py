@@ -164,27 +164,52 @@ def model_fine_tune(*, model_name: str, days: float | None = None, instrument: I
 
 
 def model_retrain(*, model_name: str, progress: Any = None, instrument: Instrument | None = None, days: float | None = None,
-                  val_fraction: float = 0.2, min_cases: int = 64) -> ModelCheckpoint | None:
-    """Full retrain of ``model_name`` on its default data (``services.TRAINERS``); registered
-    under the replacement rule when the recent cases give at least ``min_cases / 4`` held-out
-    cases, else with the trainer's own validation metric. Returns the row (None when pruned)."""
+                  val_fraction: float = 0.2, min_cases: int = 64, case_epochs: int | None = None) -> ModelCheckpoint | None:
+    """Full retrain of ``model_name`` from scratch on its history AND the collected training cases,
+    registered under the replacement rule.
+
+    The training cases of the last ``days`` (default 2) before the newest prediction (scored
+    predictions, annotations, paper rewards; ``apps.predictions.cases``) are split in time: the
+    last ``val_fraction`` is the held-out range, the rest (ending one label horizon before it) is
+    trained on. Training is two stages in time order: the family's trainer on the history files
+    (``services.TRAINERS``: the candle history for the CNN and DQN, the recorded session for the
+    transformer), then ``case_epochs`` (default GOGO_FINE_TUNE_EPOCHS, else 3) passes over the
+    training cases (``ml.training.fine_tune``, the same losses as the online fine-tune), so the
+    newest data is seen last. The result is evaluated on the held-out cases and replaces the live
+    checkpoint only if it beats it there (``checkpoint_register_heldout``); the case stage is
+    recorded in ``metrics["case_training"]`` and ``n_train`` counts history samples plus cases.
+
+    With fewer than ``min_cases / 4`` held-out cases (or no live checkpoint to collect cases
+    with) the retrain uses the history alone and the trainer's own validation metric (the
+    registry's first-start rule); with fewer than 2 training cases the case stage is skipped.
+    Returns the row (None when pruned)."""
     from apps.predictions.services import model_train_and_register
+    from ml.training.fine_tune import METRIC, fine_tune
 
     try:
         instrument, reference = _instruments(instrument)
         live, active = model_load_live(model_name=model_name, train_if_missing=False)
     except LookupError:
         live = active = None
-    val = _cases(model_name, live, instrument, reference, days or DEFAULT_DAYS, val_fraction)[1] if live else None
+    train, val = _cases(model_name, live, instrument, reference, days or DEFAULT_DAYS, val_fraction) if live \
+        else (None, None)
     if val is None or len(val) < max(2, min_cases // 4):
         return model_train_and_register(model_name=model_name, progress=progress)
     trained = TRAINERS[model_name](progress)
-    from ml.training.fine_tune import METRIC
-
+    model, metrics, data_range = trained.model, dict(trained.metrics), trained.data_range
+    n_history = int(metrics.get("n_train") or 0)
+    if train is not None and len(train) >= 2:
+        epochs = case_epochs or getattr(settings, "GOGO_FINE_TUNE_EPOCHS", 3)
+        stage = fine_tune(model_name, model, train, val, epochs=epochs, progress=getattr(progress, "epoch", None))
+        model = stage.model
+        metrics["case_training"] = {k: v for k, v in stage.metrics.items() if k != "history"}
+        metrics["n_train_history"] = n_history
+        metrics["n_train"] = n_history + len(train)
+        data_range = (min(data_range[0], int(train.times[0])), max(data_range[1], int(train.times[-1]) + 1000))
     run = TrainingRun.objects.create(model_name=model_name, kind=TrainingRun.Kind.FULL, metric_name=METRIC[model_name],
                                      base_checkpoint=active)
-    return checkpoint_register_heldout(model_name=model_name, model=trained.model, metrics=dict(trained.metrics),
-                                       data_range=trained.data_range, val=val, run=run, tag="full")
+    return checkpoint_register_heldout(model_name=model_name, model=model, metrics=metrics,
+                                       data_range=data_range, val=val, run=run, tag="full")
 
 
 def checkpoint_register_heldout(*, model_name: str, model: Any, metrics: dict, data_range: tuple[int, int], val: Any,

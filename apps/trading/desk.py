@@ -36,7 +36,7 @@ from apps.trading.execution import (
     PaperExecutionClient,
     VenueError,
 )
-from apps.trading.models import OrchestratorConfig, Order, TradingAccount
+from apps.trading.models import Decision, OrchestratorConfig, Order, TradingAccount
 from apps.trading.positions import PositionState
 from ml.models.output import ModelOutput
 from ml.orchestrator import (
@@ -168,8 +168,7 @@ class TradingDesk:
                                "trading_enabled": cfg.trading_enabled},
                   "risk": {"state": desk.risk.state.value, "position": float(desk.position.quantity),
                            "equity": round(desk.risk.equity, 2)}}
-        decision = trading_services.decision_record(account=desk.account, instrument=self.instrument, ts_event_ms=ts,
-                                                    result=result, prediction=prediction, inputs=inputs)
+        decision = self._decision_record(desk, ts=ts, result=result, prediction=prediction, inputs=inputs)
         payload = {"account": desk.account.pk, "action": result.action, "confidence": result.confidence,
                    "threshold": result.threshold, "reason": result.reason, "order": None, "stop": stop,
                    "risk_state": desk.risk.state.value}
@@ -213,8 +212,7 @@ class TradingDesk:
         p = desk.position
         equity = float(desk.account.starting_balance + p.realized_pnl + (p.unrealized_pnl(to_decimal(price)) if price else 0))
         desk.equity_curve.append(equity)
-        kill = RiskState.objects.filter(pk=desk.risk_row.pk).values_list("kill_switch", flat=True).first()
-        desk.risk_row.kill_switch = bool(kill)
+        desk.risk_row.kill_switch = self._kill_switch(desk)
         exposure = float(p.quantity) + desk.client.open_exposure()
         change = desk.risk.cycle(now_ms=ts, equity=equity, position=exposure, price=price, kill_switch=desk.risk_row.kill_switch)
         if change is not None:
@@ -223,7 +221,22 @@ class TradingDesk:
                                             rule=change.after.value.lower(), ts_event_ms=ts,
                                             reason=f"{change.before.value} -> {change.after.value}: {change.reason}")
         if change is not None or ts // 1000 % 10 == 0:  # the dashboard's figures, every 10 s
-            risk_services.risk_state_save(row=desk.risk_row, manager=desk.risk, ts_event_ms=ts)
+            self._risk_state_save(desk, ts)
+
+    # Storage hooks: the backtest's fast path (apps.backtest.fast.BacktestDesk) overrides these to
+    # buffer its writes; the live desk reads and writes the database every cycle.
+    def _decision_record(self, desk: AccountDesk, *, ts: int, result, prediction: Prediction | None,
+                         inputs: dict) -> Decision:
+        return trading_services.decision_record(account=desk.account, instrument=self.instrument, ts_event_ms=ts,
+                                                result=result, prediction=prediction, inputs=inputs)
+
+    def _kill_switch(self, desk: AccountDesk) -> bool:
+        """The account's kill switch as stored now (so a switch thrown in the admin halts this cycle)."""
+        kill = RiskState.objects.filter(pk=desk.risk_row.pk).values_list("kill_switch", flat=True).first()
+        return bool(kill)
+
+    def _risk_state_save(self, desk: AccountDesk, ts: int) -> None:
+        risk_services.risk_state_save(row=desk.risk_row, manager=desk.risk, ts_event_ms=ts)
 
     def _stop(self, desk: AccountDesk, ts: int, price: float | None, book: BookView | None) -> str | None:
         qty = float(desk.position.quantity)

@@ -121,7 +121,7 @@ class BaseDataInput:
         costs 1/6. Models that use only some components should check those
         (:meth:`require_complete`).
         """
-        scores = {name: float(np.mean(self.present[name])) if name in self.present else 0.0
+        scores = {name: np.count_nonzero(self.present[name]) / max(1, len(self.present[name])) if name in self.present else 0.0
                   for name in COMPONENTS}
         scores["overall"] = float(np.mean([scores[name] for name in COMPONENTS]))
         return scores

@@ -49,6 +49,7 @@ class _TimeRing:
         self.capacity = capacity
         self._times = np.full(capacity, _EMPTY, dtype=np.int64)
         self._rows = np.zeros((capacity, width), dtype=np.float32)
+        self.version = 0  # bumped by every write; keys the window memo of CandleRing
 
     def __len__(self) -> int:
         return int((self._times != _EMPTY).sum())
@@ -70,6 +71,7 @@ class _TimeRing:
             return
         self._times[slot] = t
         self._rows[slot] = row
+        self.version += 1
 
     def _window(self, last_time: int, n: int) -> tuple[np.ndarray, np.ndarray]:
         """Raw rows (capacity, width) and present (capacity,) for the ``capacity`` grid times
@@ -80,7 +82,8 @@ class _TimeRing:
         grid = last_time - self.period_ms * np.arange(self.capacity - 1, -1, -1, dtype=np.int64)
         slots = (grid // self.period_ms) % self.capacity
         present = self._times[slots] == grid  # (capacity,)
-        rows = np.where(present[:, None], self._rows[slots], 0.0).astype(np.float32)
+        rows = self._rows[slots]  # a float32 copy (fancy indexing)
+        rows[~present] = 0.0
         return rows, present
 
 
@@ -115,6 +118,8 @@ class CandleRing(_TimeRing):
                 f"unknown timeframe {timeframe!r}; expected one of {list(TIMEFRAME_MS)}")
         super().__init__(TIMEFRAME_MS[timeframe], len(CANDLE_FIELDS), capacity)
         self.timeframe = timeframe
+        self._memo: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
+        self._memo_version = 0
 
     def upsert(self, candle: Candle) -> None:
         """Insert a candle, replacing any with the same ``open_time`` (e.g. a still-open candle).
@@ -144,9 +149,18 @@ class CandleRing(_TimeRing):
         Raises:
             ValueError: n outside 1..capacity or last_open_time off the timeframe grid.
         """
-        rows, present = self._window(last_open_time, n)
-        rows = fill_missing_candles(rows, present)
-        return rows[-n:], present[-n:].copy()
+        # 1m/1h/1d windows change once a period but are read every second: each (end, n) is built
+        # once per ring version (any write clears the memo) and callers get copies to modify.
+        if self._memo_version != self.version:
+            self._memo.clear()
+            self._memo_version = self.version
+        hit = self._memo.get((last_open_time, n))
+        if hit is None:
+            if len(self._memo) >= 8:  # a few shapes per second are read (e.g. 300 rows and 1 row)
+                self._memo.clear()
+            rows, present = self._window(last_open_time, n)
+            hit = self._memo[(last_open_time, n)] = (fill_missing_candles(rows, present)[-n:], present[-n:].copy())
+        return hit[0].copy(), hit[1].copy()
 
 
 class FrameRing(_TimeRing):

@@ -21,6 +21,15 @@
     Plotly.newPlot("chart-drawdown", [{ x: ts, y: dd, name: "drawdown", type: "scatter", mode: "lines", fill: "tozeroy" }],
       layout, { responsive: true, displaylogo: false });
   }
+  const foldsNode = document.getElementById("walk-forward-folds");
+  if (foldsNode && window.Plotly) {  // walk-forward: PnL after fees per test window vs buy-and-hold (bps)
+    const folds = JSON.parse(foldsNode.textContent || "[]");
+    const x = folds.map((f) => "fold " + f.fold);
+    Plotly.newPlot("chart-walk-forward", [
+      { x: x, y: folds.map((f) => f.pnl_bps), name: "model signal", type: "bar" },
+      { x: x, y: folds.map((f) => f.buy_and_hold_bps), name: "buy-and-hold", type: "bar" },
+    ], layout, { responsive: true, displaylogo: false });
+  }
   const status = root.dataset.status;
   if (status === "pending" || status === "running") {
     const timer = setInterval(async () => {

@@ -238,3 +238,37 @@ def test_a_full_retrain_is_ranked_on_the_same_held_out_cases_when_there_are_enou
     assert run.active_metric == 0.0 and run.candidate_metric > 0 and run.state == "promoted"
     assert new.is_active and new.validation_metric == run.candidate_metric and live.validation_metric == 0.0
     assert new.metrics["heldout"]["n"] == run.n_val and new.metrics["replacement"]["promoted"]
+
+
+def test_a_full_retrain_learns_the_history_then_the_cases_and_is_judged_on_later_held_out_cases(
+        registry, eth, monkeypatch, settings):
+    from ml.models.checkpoint import load_checkpoint
+    from workers.training import train_model
+
+    settings.GOGO_FINE_TUNE_EPOCHS = 2
+    _register(registry, _constant_cnn(2), 0.9, "hold")
+    _scored_history(eth, 160)
+    torch.manual_seed(1)
+    from_history = MultiTimeframeCNN(CnnConfig(**TINY)).eval()
+    before = {k: v.clone() for k, v in from_history.state_dict().items()}
+
+    def trainer(progress):  # stands in for the trainer on the history files
+        progress(1.0, "history done")
+        return services.Trained(from_history, {"val_macro_f1": 0.05, "n_train": 1000}, (0, 60_000))
+
+    monkeypatch.setitem(services.TRAINERS, "cnn", trainer)
+    new = ModelCheckpoint.objects.get(pk=train_model.apply(args=("cnn",)).get())
+    run = TrainingRun.objects.get(kind="full")
+    stage = new.metrics["case_training"]
+
+    assert stage["sources"]["train"]["scored"] == stage["n_train"] and 100 <= stage["n_train"] < 160
+    assert stage["epochs"] == 2 and run.n_train == 1000 + stage["n_train"] == new.metrics["n_train"]
+    assert run.n_val == stage["n_val"] >= 30
+    assert stage["period_ms"]["train"][1] < new.metrics["heldout"]["range_ms"][0]  # held out = later cases
+    saved, _ = load_checkpoint(Path(new.path), model_name="cnn")
+    assert any(not torch.equal(saved.state_dict()[k], before[k]) for k in before if before[k].is_floating_point())
+    # Judged on the held-out cases: the same metric the case stage ended on; the live always-HOLD
+    # model scores 0 there (every label is BUY or SELL); promoted only because it beats it.
+    assert run.candidate_metric == pytest.approx(stage["val_macro_f1"]) and run.active_metric == 0.0
+    assert (run.state == "promoted") == new.is_active == (run.candidate_metric > run.active_metric)
+    assert new.data_end == ms_to_datetime(stage["period_ms"]["train"][1] + 1000)

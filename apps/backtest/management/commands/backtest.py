@@ -1,5 +1,7 @@
-"""``python manage.py backtest [--source orderbook|candles] [--start ISO] [--end ISO] [--csv PATH]``:
-the pipeline over the recorded session at max speed, then the report and the order-log hash."""
+"""``python manage.py backtest [--source orderbook|candles] [--start ISO] [--end ISO] [--csv PATH]
+[--path fast|per_second]`` or ``backtest --walk-forward K [--model cnn|dqn] [--epochs N] [--window-days D]``:
+the pipeline over the recorded session at max speed, then the report and the order-log hash; or
+the walk-forward over the candle history (``apps.backtest.walk_forward``) and its per-fold figures."""
 from __future__ import annotations
 
 import json
@@ -32,16 +34,32 @@ class Command(BaseCommand):
         parser.add_argument("--end", help="last second, ISO 8601 UTC (default: session end)")
         parser.add_argument("--recording", nargs="+", metavar="PATH", help="stream files (default: 2024-08-08/09 spot)")
         parser.add_argument("--csv", metavar="PATH", help="write the per-second series as CSV")
+        parser.add_argument("--walk-forward", type=int, metavar="K", dest="walk_forward",
+                            help="walk-forward over the candle history instead: K folds, train on window k, "
+                                 "test on window k+1 (--start/--end bound the span)")
+        parser.add_argument("--model", choices=["cnn", "dqn"], default="cnn", help="walk-forward model")
+        parser.add_argument("--epochs", type=int, default=2, help="walk-forward epochs (CNN) / episodes (DQN) per fold")
+        parser.add_argument("--window-days", type=float, default=1.0, dest="window_days",
+                            help="walk-forward window length when --start is not given")
+        parser.add_argument("--path", choices=["fast", "per_second"], default="fast",
+                            help="fast: chunked replay, batch inference, buffered writes (default); "
+                                 "per_second: the live engine loop (same order log, slower)")
 
     def handle(self, *args, **options) -> None:
         from apps.backtest.services import BacktestError, backtest_csv, backtest_run
 
         start, end = parse_utc(options["start"], "start"), parse_utc(options["end"], "end")
         params = {"recordings": options["recording"]} if options["recording"] else {}
+        params["path"] = options["path"]
+        source = options["source"]
+        if options["walk_forward"] is not None:
+            source = "walk_forward"
+            params = {"folds": options["walk_forward"], "model": options["model"], "epochs": options["epochs"],
+                      "window_days": options["window_days"]}
         bootstrap(progress=self._bar)
         started = time.perf_counter()
         try:
-            run = backtest_run(source=options["source"], start=start, end=end, params=params, progress=self._bar)
+            run = backtest_run(source=source, start=start, end=end, params=params, progress=self._bar)
         except (BacktestError, FileNotFoundError) as exc:
             raise CommandError(str(exc)) from exc
         wall = time.perf_counter() - started
@@ -53,6 +71,9 @@ class Command(BaseCommand):
             Path(options["csv"]).write_text(backtest_csv(run=run))
             report["csv"] = options["csv"]
         self.stdout.write(json.dumps(report, sort_keys=True, indent=1))
+        if source == "walk_forward":
+            self.stdout.write(f"walk_forward_sha256: {run.summary['sha256']}")
+            return
         self.stdout.write(f"order_log_sha256: {run.order_log_sha256}")
 
     def _bar(self, fraction: float, message: str) -> None:
