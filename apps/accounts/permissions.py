@@ -13,7 +13,30 @@ from __future__ import annotations
 
 from rest_framework.permissions import SAFE_METHODS, BasePermission
 
-from apps.accounts.roles import ADMIN, TRADER, VIEWER, role_at_least
+from apps.accounts.roles import ADMIN, ROLES, TRADER, VIEWER, user_role
+
+_ROLE_ATTR = "_gogo_role"
+
+
+def remember_role(user, role: str | None):
+    """Attach ``role`` to ``user`` (this request's user object) so it is looked up once; returns user."""
+    setattr(user, _ROLE_ATTR, role)
+    return user
+
+
+def request_role(user) -> str | None:
+    """``apps.accounts.roles.user_role`` once per user object: the group query runs at most once
+    per request (never for a user from the API's token cache, which carries its role)."""
+    if user is None or not user.is_authenticated:
+        return None
+    if not hasattr(user, _ROLE_ATTR):
+        remember_role(user, user_role(user))
+    return getattr(user, _ROLE_ATTR)
+
+
+def request_role_at_least(user, role: str) -> bool:
+    held = request_role(user)
+    return held is not None and ROLES.index(held) >= ROLES.index(role)  # viewer < trader < admin
 
 
 class _RolePermission(BasePermission):
@@ -22,14 +45,14 @@ class _RolePermission(BasePermission):
 
     def has_permission(self, request, view) -> bool:
         role = self.read_role if request.method in SAFE_METHODS else self.write_role
-        return role_at_least(request.user, role)
+        return request_role_at_least(request.user, role)
 
 
 class IsViewer(_RolePermission):
     write_role = None  # type: ignore[assignment]
 
     def has_permission(self, request, view) -> bool:
-        return request.method in SAFE_METHODS and role_at_least(request.user, VIEWER)
+        return request.method in SAFE_METHODS and request_role_at_least(request.user, VIEWER)
 
 
 class IsTraderOrReadOnly(_RolePermission):

@@ -158,7 +158,13 @@ def order_quantity(*, intent: OrderIntent, price: Decimal) -> Decimal:
 @transaction.atomic
 def order_create(*, intent: OrderIntent, quantity: Decimal) -> tuple[Order, bool]:
     """The Order of the intent, created NEW (with its first OrderEvent) unless its client order
-    id exists already: then the stored order is returned and ``created`` is False (idempotent)."""
+    id exists already: then the stored order is returned and ``created`` is False (idempotent).
+
+    A created order is audited (``order.submit``, target the order, payload side/type/quantity/
+    price/purpose/client_order_id) with the account's owner as the actor: the orchestrator, a stop
+    or a user places every order on the owner's behalf (a backtest's owner is ``gogo-backtest``)."""
+    from apps.accounts.services import audit_record
+
     coid = client_order_id_for(intent)
     order, created = Order.objects.get_or_create(
         client_order_id=coid,
@@ -169,6 +175,9 @@ def order_create(*, intent: OrderIntent, quantity: Decimal) -> tuple[Order, bool
     if created:
         OrderEvent.objects.create(order=order, seq=0, status=Order.Status.NEW, ts_event=order.ts_event,
                                   detail=f"{order.order_type} {order.side} {order.quantity}")
+        audit_record(user=intent.account.owner, action="order.submit", target=order,
+                     payload={"side": order.side, "type": order.order_type, "quantity": order.quantity,
+                              "price": order.price, "purpose": order.purpose, "client_order_id": coid})
     return order, created
 
 

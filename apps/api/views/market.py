@@ -4,7 +4,7 @@ from __future__ import annotations
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.exceptions import NotFound
 from rest_framework.filters import OrderingFilter
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -45,6 +45,12 @@ class CandleViewSet(viewsets.ReadOnlyModelViewSet):
     filter_backends = [*viewsets.ReadOnlyModelViewSet.filter_backends, OrderingFilter]
     ordering_fields = ["open_time"]
     pagination_class = time_cursor("open_time")
+
+    def filter_queryset(self, queryset):
+        """The list reads plain rows (``.values``: no model instances; the cursor reads ``open_time``
+        from the dict); a detail keeps the model row."""
+        queryset = super().filter_queryset(queryset)
+        return queryset.values(*serializers.CANDLE_COLUMNS) if self.action == "list" else queryset
 
 
 class CobFrameViewSet(viewsets.ReadOnlyModelViewSet):
@@ -107,21 +113,20 @@ class MarketStreamViewSet(viewsets.ReadOnlyModelViewSet):
     @action(detail=True, methods=["post"])
     def start(self, request: Request, instrument: str) -> Response:
         """Want the stream running: a session starts within seconds. 400 for a disabled instrument."""
-        return self._request(MarketStream.Desired.RUNNING, "stream.start")
+        return self._request(True)
 
     @extend_schema(request=None, responses=serializers.MarketStreamSerializer)
     @action(detail=True, methods=["post"])
     def stop(self, request: Request, instrument: str) -> Response:
         """Want the stream stopped: the running session drops it within about a second."""
-        return self._request(MarketStream.Desired.STOPPED, "stream.stop")
+        return self._request(False)
 
-    def _request(self, desired: str, audit_action: str) -> Response:
-        from apps.market.streams import stream_request
+    def _request(self, on: bool) -> Response:
+        """The stream control action (``apps.trading.controls.control_stream``: role check and audit row)."""
+        from apps.api.views.control import run_control
+        from apps.trading.controls import control_stream
 
-        stream = self.get_object()
-        try:
-            (stream,) = stream_request(instruments=[stream.instrument], desired=desired)
-        except ValueError as exc:
-            raise ValidationError({"instrument": [str(exc)]}) from exc
-        audit_record(user=self.request.user, action=audit_action, target=stream.instrument, request=self.request)
+        instrument = self.get_object().instrument
+        stream = run_control(lambda: control_stream(user=self.request.user, instrument=instrument, on=on,
+                                                    request=self.request), field="instrument")
         return Response(self.get_serializer(stream).data, status=status.HTTP_200_OK)

@@ -13,8 +13,12 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from apps.accounts.roles import ADMIN, TRADER, VIEWER, role_ensure_defaults
+from apps.annotations.models import Annotation
+from apps.backtest.models import BacktestRun
 from apps.market.models import CobFrame, DataGap, Instrument
 from apps.predictions.models import Prediction
+from apps.risk.models import RiskEvent, RiskLimit, RiskState
+from apps.trading.models import Decision, Fill, Order, OrderEvent, Position, TradingAccount
 
 # Routes anyone may call: load balancer probes, the schema and its UI, the token exchange.
 PUBLIC_OPERATIONS = {("/api/v1/health/", "get"), ("/api/v1/ready/", "get"), ("/api/v1/auth/token/", "post")}
@@ -96,6 +100,67 @@ def market_rows(eth):
                                   action="BUY" if i == 0 else "", confidence=0.6 if i == 0 else None,
                                   input_package=b"\x00secret-binary")
     return t0
+
+
+def owned_rows(user, instrument: Instrument, name: str = "paper") -> dict[str, int]:
+    """One row of every per-user kind for ``user``: {API collection name: the id its detail route
+    takes} (``risk-states`` are addressed by account id)."""
+    t0 = datetime(2024, 8, 8, 10, tzinfo=UTC)
+    account = TradingAccount.objects.create(owner=user, name=name)
+    decision = Decision.objects.create(account=account, instrument=instrument, ts_event=t0, action="BUY",
+                                       confidence=0.7, threshold=0.34, reason="test")
+    order = Order.objects.create(account=account, instrument=instrument, decision=decision,
+                                 client_order_id=f"test-{account.pk}-{name}", side="BUY", order_type="LIMIT",
+                                 price=Decimal("2600"), quantity=Decimal("0.5"), ts_event=t0)
+    event = OrderEvent.objects.create(order=order, seq=0, status="NEW", ts_event=t0)
+    fill = Fill.objects.create(order=order, seq=0, price=Decimal("2600"), quantity=Decimal("0.1"), fee=Decimal("0.26"),
+                               ts_event=t0)
+    position = Position.objects.create(account=account, instrument=instrument, quantity=Decimal("0.1"),
+                                       average_price=Decimal("2600"))
+    limit = RiskLimit.objects.create(account=account, instrument=instrument)
+    RiskState.objects.create(account=account, equity=Decimal("10000"))
+    risk_event = RiskEvent.objects.create(account=account, instrument=instrument, kind="rejected", rule="max_position",
+                                          reason="test", ts_event=t0)
+    annotation = Annotation.objects.create(owner=user, instrument=instrument, side="long", entry_time=t0,
+                                           entry_price=Decimal("2600"), exit_time=t0 + timedelta(minutes=5),
+                                           exit_price=Decimal("2610"), notes="mine")
+    return {"accounts": account.pk, "decisions": decision.pk, "orders": order.pk, "order-events": event.pk,
+            "fills": fill.pk, "positions": position.pk, "risk-limits": limit.pk, "risk-states": account.pk,
+            "risk-events": risk_event.pk, "annotations": annotation.pk}
+
+
+def row_ids(eth: Instrument, owned: dict[str, int] | None = None) -> dict[str, int]:
+    """An existing row's id per API collection (market rows, checkpoints, a backtest run, and the
+    ``owned`` rows), so that a 403/404 in a generated test is about permission, not absence."""
+    from apps.predictions.models import ModelCheckpoint
+
+    run = BacktestRun.objects.values_list("pk", flat=True).first() or BacktestRun.objects.create(name="t").pk
+    ids = {"instruments": eth.pk, "cob-frames": CobFrame.objects.values_list("pk", flat=True).first(),
+           "data-gaps": DataGap.objects.values_list("pk", flat=True).first(),
+           "predictions": Prediction.objects.values_list("pk", flat=True).first(),
+           "checkpoints": ModelCheckpoint.objects.values_list("pk", flat=True).first(), "backtests": run,
+           "streams": eth.pk, **(owned or {})}
+    return {k: v for k, v in ids.items() if v}
+
+
+def path_for(path: str, ids: dict[str, int]) -> str:
+    """``path`` with its ``{param}`` replaced by the id of its collection's row in ``ids`` (``row_ids``)."""
+    collection = path.removeprefix("/api/v1/").split("/", 1)[0]
+    return re.sub(r"\{(\w+)\}", lambda m: str(ids.get(collection, 1)), path)
+
+
+# Tables an API request may write; a refused request must leave every row of them as it was.
+WRITTEN_TABLES = ("accounts.AuditLog", "market.Instrument", "market.MarketStream", "predictions.ModelCheckpoint",
+                  "predictions.ModelSetting", "trading.TradingAccount", "trading.OrchestratorConfig",
+                  "trading.Decision", "trading.Order", "trading.OrderEvent", "trading.Fill", "trading.Position",
+                  "risk.RiskLimit", "risk.RiskState", "risk.RiskEvent", "annotations.Annotation", "backtest.BacktestRun")
+
+
+def snapshot() -> dict[str, list[str]]:
+    """Every row (all columns) of WRITTEN_TABLES, to compare before and after a request."""
+    from django.apps import apps
+
+    return {label: sorted(map(str, apps.get_model(label).objects.values_list())) for label in WRITTEN_TABLES}
 
 
 def schema_operations() -> list[tuple[str, str, dict]]:

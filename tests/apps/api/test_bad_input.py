@@ -3,9 +3,8 @@ that names the field, and nothing is stored (row counts of the API's tables and 
 from __future__ import annotations
 
 import pytest
-from django.apps import apps
 
-from tests.apps.api.conftest import PUBLIC_OPERATIONS, concrete, schema_operations
+from tests.apps.api.conftest import PUBLIC_OPERATIONS, owned_rows, path_for, row_ids, schema_operations, snapshot
 
 pytestmark = pytest.mark.django_db
 
@@ -52,19 +51,20 @@ def _cases():
 CASES = _cases()
 
 
-def _counts() -> dict[str, int]:
-    labels = ("market", "predictions", "accounts")
-    return {m._meta.label: m.objects.count() for m in apps.get_models() if m._meta.app_label in labels}
-
-
 def test_there_are_write_operations_with_bodies_to_check():
-    assert {(p, m) for p, m, _, _ in CASES} >= {("/api/v1/instruments/", "post"), ("/api/v1/instruments/{id}/", "patch")}
+    assert {(p, m) for p, m, _, _ in CASES} >= {
+        ("/api/v1/instruments/", "post"), ("/api/v1/instruments/{id}/", "patch"), ("/api/v1/annotations/", "post"),
+        ("/api/v1/annotations/{id}/", "put"), ("/api/v1/risk-limits/{id}/", "patch"), ("/api/v1/backtests/", "post"),
+        ("/api/v1/accounts/{id}/credentials/", "post"), ("/api/v1/control/orchestrator/", "post"),
+        ("/api/v1/control/kill-switch/", "post"), ("/api/v1/control/models/", "post"),
+        ("/api/v1/control/trading/", "post"), ("/api/v1/control/streams/", "post")}
 
 
 @pytest.mark.parametrize(("path", "method", "field", "spec"), CASES, ids=[f"{m} {p} {f}" for p, m, f, _ in CASES])
-def test_a_wrong_value_is_a_400_naming_the_field_and_stores_nothing(as_admin, eth, path, method, field, spec):
-    before = _counts()
-    response = getattr(as_admin, method)(concrete(path, {"id": eth.pk}), {field: _wrong(spec)}, format="json")
+def test_a_wrong_value_is_a_400_naming_the_field_and_stores_nothing(as_admin, admin, eth, path, method, field, spec):
+    target = path_for(path, row_ids(eth, owned_rows(admin, eth)))
+    before = snapshot()
+    response = getattr(as_admin, method)(target, {field: _wrong(spec)}, format="json")
     assert response.status_code == 400, response.content
     assert field in response.json(), response.json()
-    assert _counts() == before
+    assert snapshot() == before

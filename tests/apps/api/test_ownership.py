@@ -1,81 +1,113 @@
-"""OwnedQuerysetMixin: a user never reads or changes another user's rows; admins see all.
+"""A user never reads or changes another user's rows; admins see all. Generated over every
+operation of the schema whose view filters by owner (``OwnedQuerysetMixin``): each user holds one
+row of every kind (``owned_rows``) and asks for the other's with a valid request.
 
-Exercised on a viewset defined here over TradingAccount (owner path ``owner``) until the trading
-endpoints are registered; then the generated test below covers them too."""
+Annotations are the documented exception for reads (``read_all``: every role reads everyone's, as
+the web UI shows them); their writes are owner-only like everything else."""
 from __future__ import annotations
 
-import pytest
-from rest_framework import serializers, viewsets
-from rest_framework.test import APIRequestFactory, force_authenticate
+import re
 
-from apps.accounts.permissions import IsTraderOrReadOnly
+import pytest
+from django.urls import resolve
+
+from apps.accounts.models import AuditLog
 from apps.api.mixins import OwnedQuerysetMixin
-from apps.trading.models import TradingAccount
-from tests.apps.api.conftest import UserFactory, _user_with_role, schema_operations
+from apps.risk.models import RiskState
+from tests.apps.api.conftest import _client, _user_with_role, owned_rows, path_for, schema_operations, snapshot
 
 pytestmark = pytest.mark.django_db
 
 
-class _AccountSerializer(serializers.ModelSerializer):
-    class Meta:
-        model = TradingAccount
-        fields = ["id", "name", "auto_trade"]
+def _view(path: str):
+    return resolve(re.sub(r"\{\w+\}", "1", path)).func.cls
 
 
-class _AccountViewSet(OwnedQuerysetMixin, viewsets.ModelViewSet):
-    queryset = TradingAccount.objects.order_by("pk")
-    serializer_class = _AccountSerializer
-    permission_classes = [IsTraderOrReadOnly]
-    owner_path = "owner"
+OWNED = [(p, m) for p, m, _ in schema_operations() if issubclass(_view(p), OwnedQuerysetMixin)]
+DETAIL = [(p, m) for p, m in OWNED if "{" in p]
+LISTS = [(p, m) for p, m in OWNED if "{" not in p and m == "get"]
+
+# A valid body per write operation, so that only ownership can refuse it.
+BODIES = {
+    "/api/v1/accounts/{id}/credentials/": {"api_key": "AKIA-test", "api_secret": "very-secret"},
+    "/api/v1/risk-limits/{id}/": {"max_position": "2.5", "max_order_notional": "4000", "max_orders_per_minute": 5,
+                                  "daily_loss_limit": "300", "max_drawdown": 0.1, "sizing": "fixed_notional"},
+    "/api/v1/annotations/{id}/": {"instrument": None, "side": "short", "entry_time": "2024-08-08T11:00:00Z",
+                                  "entry_price": "2650", "exit_time": "2024-08-08T11:05:00Z", "exit_price": "2640",
+                                  "notes": "changed"},
+}
 
 
-def _call(user, method: str, pk: int | None = None, data: dict | None = None):
-    factory = APIRequestFactory()
-    request = getattr(factory, method)("/x/", data or {}, format="json")
-    force_authenticate(request, user=user)
-    actions = {"get": "retrieve" if pk else "list", "patch": "partial_update", "delete": "destroy"}
-    view = _AccountViewSet.as_view({method: actions[method]})
-    return view(request, pk=pk) if pk else view(request)
-
-
-def test_a_user_lists_only_their_own_rows_and_gets_404_for_anothers():
+@pytest.fixture
+def two_traders(eth, secrets_key):
     alice, bob = _user_with_role("trader"), _user_with_role("trader")
-    mine = TradingAccount.objects.create(owner=alice, name="paper")
-    TradingAccount.objects.create(owner=bob, name="paper")
-    assert [r["id"] for r in _call(alice, "get").data["results"]] == [mine.pk]
-    other = TradingAccount.objects.get(owner=bob)
-    assert _call(alice, "get", other.pk).status_code == 404
-    assert _call(alice, "patch", other.pk, {"auto_trade": False}).status_code == 404
-    assert _call(alice, "delete", other.pk).status_code == 404
-    other.refresh_from_db()
-    assert other.auto_trade and TradingAccount.objects.filter(pk=other.pk).exists()
-    assert _call(alice, "patch", mine.pk, {"auto_trade": False}).status_code == 200
+    return (alice, owned_rows(alice, eth)), (bob, owned_rows(bob, eth))
 
 
-def test_an_admin_sees_every_users_rows():
-    TradingAccount.objects.create(owner=UserFactory(), name="a")
-    TradingAccount.objects.create(owner=UserFactory(), name="b")
-    assert len(_call(_user_with_role("admin"), "get").data["results"]) == TradingAccount.objects.count()
+@pytest.fixture
+def secrets_key(monkeypatch):
+    from cryptography.fernet import Fernet
+
+    monkeypatch.setenv("GOGO_SECRETS_KEY", Fernet.generate_key().decode())
 
 
-def _owned_operations() -> list[tuple[str, str]]:
-    from django.urls import resolve
-
-    owned = []
-    for path, method, _ in schema_operations():
-        view = resolve(path.replace("{id}", "1").replace("{instrument}", "1")).func
-        if issubclass(getattr(view, "cls", object), OwnedQuerysetMixin):
-            owned.append((path, method))
-    return owned
+def _body(path: str, method: str, eth) -> dict:
+    if method == "get":
+        return {}
+    body = dict(BODIES.get(path, {}))
+    if "instrument" in body:
+        body["instrument"] = eth.pk
+    return body
 
 
-OWNED = _owned_operations()
+def test_every_owned_operation_is_covered_here():
+    writes = {(p, m) for p, m in DETAIL if m != "get"}
+    assert {p for p, _ in writes} <= set(BODIES), sorted({p for p, _ in writes} - set(BODIES))
+    assert len(LISTS) >= 10 and len(DETAIL) >= 14
 
 
-# Owned-row endpoints with a cross-user test of their own; the trading, risk and annotation
-# endpoints add theirs here when they are registered.
-COVERED: set[tuple[str, str]] = set()
+@pytest.mark.parametrize(("path", "method"), DETAIL, ids=[f"{m} {p}" for p, m in DETAIL])
+def test_a_user_cannot_read_or_change_another_users_row(two_traders, eth, path, method):
+    (alice, _), (_, bobs) = two_traders
+    before, audited = snapshot(), AuditLog.objects.count()
+    response = getattr(_client(alice), method)(path_for(path, bobs), _body(path, method, eth), format="json")
+    if method == "get" and _view(path).read_all:
+        assert response.status_code == 200, response.content
+    else:
+        assert response.status_code in (403, 404), response.content
+    assert snapshot() == before and AuditLog.objects.count() == audited
 
 
-def test_every_owned_row_endpoint_has_a_cross_user_test():
-    assert set(OWNED) <= COVERED, sorted(set(OWNED) - COVERED)
+@pytest.mark.parametrize(("path", "method"), [(p, m) for p, m in DETAIL if m != "get"],
+                         ids=[f"{m} {p}" for p, m in DETAIL if m != "get"])
+def test_the_same_request_on_the_users_own_row_succeeds(two_traders, eth, path, method):
+    (alice, mine), _ = two_traders
+    response = getattr(_client(alice), method)(path_for(path, mine), _body(path, method, eth), format="json")
+    assert response.status_code in (200, 204), response.content
+
+
+@pytest.mark.parametrize("path", [p for p, _ in LISTS], ids=[p for p, _ in LISTS])
+def test_a_list_never_shows_another_users_rows(two_traders, eth, path):
+    (alice, mine), (_, bobs) = two_traders
+    collection = path.removeprefix("/api/v1/").strip("/")
+    key = "account" if collection == "risk-states" else "id"
+    seen = {row[key] for row in _client(alice).get(path, {"limit": 1000}).json()["results"]}
+    if _view(path).read_all:
+        assert {mine[collection], bobs[collection]} <= seen
+    else:
+        assert mine[collection] in seen and bobs[collection] not in seen
+
+
+def test_an_admin_sees_every_users_rows(two_traders):
+    (_, alices), (_, bobs) = two_traders
+    seen = {r["id"] for r in _client(_user_with_role("admin")).get("/api/v1/orders/").json()["results"]}
+    assert {alices["orders"], bobs["orders"]} <= seen
+
+
+def test_the_kill_switch_of_another_users_account_is_refused_and_nothing_changes(two_traders):
+    (alice, _), (_, bobs) = two_traders
+    response = _client(alice).post("/api/v1/control/kill-switch/", {"account": bobs["accounts"], "on": True},
+                                   format="json")
+    assert response.status_code == 403 and "not yours" in response.json()["detail"]
+    assert not RiskState.objects.get(account_id=bobs["accounts"]).kill_switch
+    assert not AuditLog.objects.filter(action__startswith="kill_switch").exists()

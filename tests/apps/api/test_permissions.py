@@ -8,32 +8,13 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from rest_framework.permissions import SAFE_METHODS
 
 from apps.accounts.permissions import IsAdminOrReadOnly, IsAdminRole, IsTraderOrReadOnly
-from apps.market.models import CobFrame, DataGap
-from apps.predictions.models import ModelCheckpoint, Prediction
-from tests.apps.api.conftest import PUBLIC_OPERATIONS, concrete, schema_operations
+from tests.apps.api.conftest import PUBLIC_OPERATIONS, owned_rows, path_for, row_ids, schema_operations, snapshot
 
 pytestmark = pytest.mark.django_db
 
 OPERATIONS = schema_operations()
 PROTECTED = [(p, m) for p, m, _ in OPERATIONS if (p, m) not in PUBLIC_OPERATIONS]
 WRITES = [(p, m) for p, m in PROTECTED if m.upper() not in SAFE_METHODS]
-
-
-def _ids(eth) -> dict[str, int]:
-    return {"id": 1, "instrument": eth.pk}
-
-
-def _path_ids(path: str, eth) -> dict[str, int]:
-    """An existing row's id for the path's ``{id}`` (so a 403/404 is about permission, not absence)."""
-    rows = {"/instruments/": eth.pk, "/cob-frames/": CobFrame.objects.values_list("pk", flat=True).first(),
-            "/data-gaps/": DataGap.objects.values_list("pk", flat=True).first(),
-            "/predictions/": Prediction.objects.values_list("pk", flat=True).first(),
-            "/checkpoints/": ModelCheckpoint.objects.values_list("pk", flat=True).first()}
-    ids = _ids(eth)
-    for prefix, pk in rows.items():
-        if prefix in path and pk:
-            ids["id"] = pk
-    return ids
 
 
 def test_the_schema_lists_every_api_route():
@@ -59,8 +40,9 @@ def test_the_schema_lists_every_api_route():
 
 
 @pytest.mark.parametrize(("path", "method"), PROTECTED, ids=[f"{m} {p}" for p, m in PROTECTED])
-def test_an_anonymous_request_is_refused_with_401(client, path, method, eth, market_rows):
-    response = getattr(client, method)(concrete(path, _path_ids(path, eth)), content_type="application/json")
+def test_an_anonymous_request_is_refused_with_401(client, path, method, eth, market_rows, trader):
+    response = getattr(client, method)(path_for(path, row_ids(eth, owned_rows(trader, eth))),
+                                       content_type="application/json")
     assert response.status_code == 401, response.content
     assert response["WWW-Authenticate"] == 'Token'
 
@@ -72,16 +54,19 @@ def test_public_operations_answer_anonymous_requests(client, path, method):
 
 
 @pytest.mark.parametrize(("path", "method"), WRITES, ids=[f"{m} {p}" for p, m in WRITES])
-def test_a_viewer_may_not_write_anything(as_viewer, path, method, eth, market_rows):
-    response = getattr(as_viewer, method)(concrete(path, _path_ids(path, eth)), {}, format="json")
+def test_a_viewer_may_not_write_anything_even_on_their_own_rows(as_viewer, viewer, path, method, eth, market_rows):
+    target = path_for(path, row_ids(eth, owned_rows(viewer, eth)))
+    before = snapshot()
+    response = getattr(as_viewer, method)(target, {}, format="json")
     assert response.status_code == 403, response.content
+    assert snapshot() == before
 
 
 @pytest.mark.parametrize(("path", "method"), WRITES, ids=[f"{m} {p}" for p, m in WRITES])
-def test_a_trader_writes_only_where_traders_may(as_trader, path, method, eth, market_rows):
-    view = _view_of(concrete(path, _path_ids(path, eth)))
-    permissions = set(getattr(view.cls, "permission_classes", []))
-    response = getattr(as_trader, method)(concrete(path, _path_ids(path, eth)), {}, format="json")
+def test_a_trader_writes_only_where_traders_may(as_trader, trader, path, method, eth, market_rows):
+    target = path_for(path, row_ids(eth, owned_rows(trader, eth)))
+    permissions = set(getattr(_view_of(target).cls, "permission_classes", []))
+    response = getattr(as_trader, method)(target, {}, format="json")
     if permissions & {IsAdminOrReadOnly, IsAdminRole}:
         assert response.status_code == 403, response.content
     else:
@@ -91,11 +76,13 @@ def test_a_trader_writes_only_where_traders_may(as_trader, path, method, eth, ma
 
 @pytest.mark.parametrize(("path", "method"), [(p, m) for p, m in PROTECTED if m == "get"],
                          ids=[f"get {p}" for p, m in PROTECTED if m == "get"])
-def test_every_role_reads_every_list_and_detail(as_viewer, path, method, eth, market_rows):
-    response = as_viewer.get(concrete(path, _path_ids(path, eth)))
-    assert response.status_code in (200, 404), response.content  # 404: the heatmap without enough frames
-    if path.endswith("/heatmap/"):
-        assert response.status_code == 200
+def test_every_role_reads_every_list_and_detail_of_its_own(as_viewer, viewer, path, method, eth, market_rows):
+    target = path_for(path, row_ids(eth, owned_rows(viewer, eth)))
+    response = as_viewer.get(target)
+    if IsAdminRole in set(getattr(_view_of(target).cls, "permission_classes", [])):
+        assert response.status_code == 403, response.content  # the audit log
+    else:
+        assert response.status_code == 200, response.content
 
 
 def test_the_schema_and_its_ui_are_served_without_a_cdn(client):

@@ -1,0 +1,91 @@
+"""Serializers of the control actions (``apps.trading.controls``) and of the audit log.
+
+Request bodies name one target (instrument, model or account) and what to do; ranges here repeat
+the model's checks so a bad value is a 400 naming the field before anything is called."""
+from __future__ import annotations
+
+from decimal import Decimal
+
+from rest_framework import serializers
+
+from apps.accounts.models import AuditLog
+from apps.market.models import Instrument
+from apps.predictions.models import ModelSetting
+from apps.trading.models import GatingMode, OrchestratorConfig, TradingAccount
+
+
+class InstrumentSwitchSerializer(serializers.Serializer):
+    """Start (``on`` true) or stop (false) something of one instrument."""
+
+    instrument = serializers.PrimaryKeyRelatedField(queryset=Instrument.objects.all(), help_text="Instrument id")
+    on = serializers.BooleanField(help_text="true: start / allow; false: stop / hold")
+
+
+class ModelSwitchSerializer(serializers.Serializer):
+    """``model_name``: a model family of ``ml.models.specs.MODEL_NAMES`` (cnn, dqn, transformer); an
+    unknown one is a 400 naming the field (checked by ``control_model``, so the web process need not
+    import torch to list them)."""
+
+    model_name = serializers.CharField(max_length=64, help_text="e.g. cnn, dqn, transformer")
+    on = serializers.BooleanField(help_text="true: enable the model; false: disable it")
+
+
+class KillSwitchSerializer(serializers.Serializer):
+    account = serializers.PrimaryKeyRelatedField(queryset=TradingAccount.objects.all(),
+                                                 help_text="Trading account id (your own; admins: any)")
+    on = serializers.BooleanField(help_text="true: halt new orders of the account; false: release")
+
+
+class OrchestratorChangeSerializer(serializers.Serializer):
+    """Live orchestrator settings of one instrument; give at least one setting besides ``instrument``."""
+
+    instrument = serializers.PrimaryKeyRelatedField(queryset=Instrument.objects.all(), help_text="Instrument id")
+    buy_threshold = serializers.FloatField(required=False, min_value=0.0, max_value=1.0, help_text="Minimum P(BUY)")
+    sell_threshold = serializers.FloatField(required=False, min_value=0.0, max_value=1.0, help_text="Minimum P(SELL)")
+    cooldown_seconds = serializers.IntegerField(required=False, min_value=0, max_value=86_400, help_text="s")
+    order_notional = serializers.DecimalField(required=False, max_digits=20, decimal_places=8,
+                                              min_value=Decimal("0.00000001"), help_text="USD per order")
+    max_spread_bps = serializers.FloatField(required=False, allow_null=True, min_value=0.0, max_value=10_000.0,
+                                            help_text="basis points of mid; null: off")
+    max_volatility = serializers.FloatField(required=False, allow_null=True, min_value=0.0, max_value=1.0,
+                                            help_text="std of 1 s log returns over 60 s; null: off")
+    min_completeness = serializers.FloatField(required=False, allow_null=True, min_value=0.0, max_value=1.0,
+                                              help_text="null: off")
+    gating_mode = serializers.ChoiceField(required=False, choices=GatingMode.choices)
+    manual_weights = serializers.DictField(required=False, child=serializers.FloatField(min_value=0.0, max_value=1e6),
+                                           help_text='Model weights in manual mode, {"cnn": 2, "dqn": 1}')
+    trading_enabled = serializers.BooleanField(required=False)
+
+    def validate(self, data: dict) -> dict:
+        if len(data) < 2:
+            raise serializers.ValidationError({"non_field_errors": ["give at least one setting to change"]})
+        return data
+
+
+class OrchestratorConfigSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = OrchestratorConfig
+        fields = ["instrument", "buy_threshold", "sell_threshold", "cooldown_seconds", "order_notional",
+                  "max_spread_bps", "max_volatility", "min_completeness", "gating_mode", "manual_weights",
+                  "trading_enabled", "updated_at"]
+        read_only_fields = fields
+
+
+class ModelSettingSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = ModelSetting
+        fields = ["model_name", "enabled"]
+        read_only_fields = fields
+
+
+class StreamStateSerializer(serializers.Serializer):
+    instrument = serializers.IntegerField(source="instrument_id")
+    desired = serializers.CharField()
+    status = serializers.CharField()
+
+
+class AuditLogSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = AuditLog
+        fields = ["id", "created_at", "user", "username", "action", "target_type", "target_id", "payload", "ip"]
+        read_only_fields = fields
