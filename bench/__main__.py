@@ -45,3 +45,6 @@ if __name__ == "__main__":
     from bench.api import bench_api
 
     bench_api()
+    from bench.ws import bench_ws
+
+    bench_ws()

@@ -10,8 +10,9 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET, require_POST
 
+from apps.accounts.roles import ADMIN, TRADER, role_at_least, user_role
 from apps.accounts.services import audit_record
-from apps.dashboard.selectors import dashboard_history
+from apps.dashboard.selectors import TIMEFRAMES, checkpoint_ranking, dashboard_history, risk_limits
 from apps.pipeline import control
 
 
@@ -21,17 +22,26 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     from apps.market.stream_runner import streams_payload
     from apps.risk.selectors import risk_panel as risk_panel_data
 
+    risk = risk_panel_data(user=request.user)
+    limits = risk_limits(user=request.user)
+    for row in risk["accounts"]:
+        row["limits"] = limits.get(row["id"])
     context = {"session": control.session_state(), "min_completeness": settings.GOGO_MIN_COMPLETENESS,
-               "streams": streams_payload(), "risk": risk_panel_data(user=request.user)}
+               "streams": streams_payload(), "risk": risk, "checkpoints": checkpoint_ranking(), "timeframes": TIMEFRAMES}
     return render(request, "dashboard/index.html", context)
 
 
 @login_required
 @require_GET
 def history(request: HttpRequest) -> JsonResponse:
+    """GET ?timeframe=1s|1m|1h|1d: ``apps.dashboard.selectors.dashboard_history`` of the user, plus
+    the session and streams state; 400 naming a bad timeframe."""
     from apps.market.stream_runner import streams_payload
 
-    data = dashboard_history(user=request.user)
+    try:
+        data = dashboard_history(user=request.user, timeframe=request.GET.get("timeframe", "1s"))
+    except ValueError as exc:
+        return JsonResponse({"error": str(exc)}, status=400)
     data["session"] = control.session_state()
     data["streams"] = streams_payload()
     return JsonResponse(data)
@@ -124,29 +134,28 @@ def stream_control(request: HttpRequest) -> JsonResponse:
     """POST {"instrument": id, "action": "start"|"stop"}: the instrument's live market stream (staff only).
 
     Returns {"streams": [...]} (apps.market.stream_runner.streams_payload); 400 naming the bad
-    field, 403 for non-staff, 404 for an unknown instrument."""
-    from apps.market.models import Instrument, MarketStream
+    field, 403 below the admin role (apps.trading.controls.control_stream), 404 for an unknown instrument."""
+    from apps.market.models import Instrument
     from apps.market.stream_runner import streams_payload
-    from apps.market.streams import stream_request
+    from apps.trading.controls import ControlDenied, control_stream
 
-    if not request.user.is_staff:
-        return JsonResponse({"error": "only staff may start or stop streams"}, status=403)
     try:
         body = json.loads(request.body or b"{}")
         instrument_id = int(body.get("instrument"))
     except (ValueError, TypeError) as exc:
         return JsonResponse({"error": f"instrument: expected an instrument id ({exc})"}, status=400)
-    desired = {"start": MarketStream.Desired.RUNNING, "stop": MarketStream.Desired.STOPPED}.get(body.get("action"))
-    if desired is None:
+    on = {"start": True, "stop": False}.get(body.get("action"))
+    if on is None:
         return JsonResponse({"error": "action: must be 'start' or 'stop'"}, status=400)
     instrument = Instrument.objects.filter(pk=instrument_id).first()
     if instrument is None:
         return JsonResponse({"error": f"instrument: no instrument {instrument_id}"}, status=404)
     try:
-        stream_request(instruments=[instrument], desired=desired)
+        control_stream(user=request.user, instrument=instrument, on=on, request=request)
+    except ControlDenied as exc:
+        return JsonResponse({"error": str(exc)}, status=403)
     except ValueError as exc:
         return JsonResponse({"error": str(exc)}, status=400)
-    audit_record(user=request.user, action=f"stream.{body['action']}", target=instrument, request=request)
     return JsonResponse({"streams": streams_payload()})
 
 
@@ -166,21 +175,23 @@ def risk_controls(request: HttpRequest) -> JsonResponse:
     """POST (form-encoded) the orchestrator settings of the traded instrument; staff or traders
     only. The engine reads them at its next decision. 400 with the field errors on bad input."""
     from apps.market.models import Instrument
-    from apps.risk.selectors import user_can_trade
+    from apps.trading.controls import ControlDenied, control_orchestrator
     from apps.trading.forms import OrchestratorControlForm
-    from apps.trading.services import orchestrator_config_get, orchestrator_config_update
+    from apps.trading.services import orchestrator_config_get
 
-    if not user_can_trade(request.user):
-        return JsonResponse({"error": "only staff or traders may change the orchestrator"}, status=403)
     instrument = Instrument.objects.filter(is_traded=True, enabled=True).first()
     if instrument is None:
         return JsonResponse({"error": "no traded instrument"}, status=404)
-    config = orchestrator_config_get(instrument=instrument)
-    form = OrchestratorControlForm(request.POST, instance=config)
+    form = OrchestratorControlForm(request.POST, instance=orchestrator_config_get(instrument=instrument))
     if not form.is_valid():
+        if not role_at_least(request.user, TRADER):
+            return JsonResponse({"error": "only staff or traders may change the orchestrator"}, status=403)
         return JsonResponse({"errors": form.errors.get_json_data()}, status=400)
     changes = {name: form.cleaned_data[name] for name in form.changed_data}
-    orchestrator_config_update(config=config, **changes)
+    try:
+        control_orchestrator(user=request.user, instrument=instrument, changes=changes, request=request)
+    except ControlDenied as exc:
+        return JsonResponse({"error": str(exc)}, status=403)
     return JsonResponse({"ok": True, "changed": sorted(changes)})
 
 
@@ -189,16 +200,19 @@ def risk_controls(request: HttpRequest) -> JsonResponse:
 def kill_switch(request: HttpRequest) -> JsonResponse:
     """POST account=<id>&on=1|0: the kill switch of one of the user's accounts (staff may set any);
     new orders stop at the next decision cycle, cancels and exits still pass."""
-    from apps.risk.selectors import user_can_trade
-    from apps.risk.services import risk_kill_switch_set
+    from apps.trading.controls import ControlDenied, control_kill_switch
     from apps.trading.models import TradingAccount
 
-    if not user_can_trade(request.user):
-        return JsonResponse({"error": "only staff or traders may use the kill switch"}, status=403)
-    accounts = TradingAccount.objects.all() if request.user.is_staff else TradingAccount.objects.filter(owner=request.user)
+    admin = user_role(request.user) == ADMIN
+    accounts = TradingAccount.objects.all() if admin else TradingAccount.objects.filter(owner=request.user)
     account = accounts.filter(pk=request.POST.get("account") or 0).first()
     if account is None:
+        if not role_at_least(request.user, TRADER):
+            return JsonResponse({"error": "only staff or traders may use the kill switch"}, status=403)
         return JsonResponse({"error": "no such account"}, status=404)
-    state = risk_kill_switch_set(account=account, on=request.POST.get("on") in ("1", "true", "on"),
-                                 by=request.user.get_username())
+    try:
+        state = control_kill_switch(user=request.user, account=account, on=request.POST.get("on") in ("1", "true", "on"),
+                                    request=request)
+    except ControlDenied as exc:
+        return JsonResponse({"error": str(exc)}, status=403)
     return JsonResponse({"account": account.pk, "kill_switch": state.kill_switch})

@@ -110,6 +110,8 @@ class Engine:
         else:  # a backtest may hand over the recordings already parsed (ml.backtest.replay_cache)
             self.venue = replay_venue or ReplayVenue(recordings, drop_deltas=drop_deltas)
         self.rest = getattr(venue, "rest", None)  # live: REST backfills through the venue's client
+        self._pivot_cache: dict[str, tuple[int, dict]] = {}  # timeframe -> (period open ms, levels)
+        self._fills_published: dict[int, int] = {}  # account id -> fills already sent to the dashboard
         specs = [InstrumentSpec(s, float(i.bucket_width), i.bucket_count, sync_rule, tick_size=float(i.tick_size))
                  for s, i in self.instruments.items()]
         self.session = MarketSession(self.venue, specs, close_delay_ms=getattr(venue, "close_delay_ms", 0))
@@ -391,6 +393,13 @@ class Engine:
                                trades=trades)
 
     def _update(self, second: SecondResult, trading: dict) -> dict:
+        """The update published for this second (the dashboard's ``tick``; apps.dashboard reads it).
+
+        Shape: {"type": "tick", "ts" (ms), "symbol", "instruments": {symbol: {"candle", "frame",
+        "gaps"}}, "pivots": {"1m" | "1h" | "1d": {"t" (ms, open of the period the levels apply to), "p",
+        "r1", "r2", "s1", "s2"} | None}, "prediction" (with "accuracy": {model: [accuracy | None, scored
+        calls]} when models ran), "completeness", "decisions", "accounts": {account id:
+        ``_account_payload`` + "new_fills"}}."""
         update = {"type": "tick", "ts": second.ts, "symbol": self.traded.symbol, "instruments": {}}
         for symbol in self.instruments:
             candle, frame = second.candles.get(symbol), second.frames.get(symbol)
@@ -399,18 +408,76 @@ class Engine:
                 "frame": _frame_payload(frame) if frame else None,
                 "gaps": self.counters[symbol].sequence_gaps,
             }
+        update["pivots"] = self._pivots(second.ts) if self.traded.symbol in self.rings else {}
         mid = second.books[self.traded.symbol].mid() if self.traded.symbol in second.books else None
         self.last_mid = mid or self.last_mid
         update.update(trading)
-        update["accounts"] = {str(pk): self._account_payload(b, mid) for pk, b in self.books.items()}
+        prediction = update.get("prediction")
+        if prediction and prediction.get("models") and hasattr(self, "desk"):
+            accuracy = {n: list(self.desk.scorer.accuracy(n)) for n in prediction["models"]}
+            update["prediction"] = {**prediction, "accuracy": accuracy}
+        update["accounts"] = {}
+        for pk, book in self.books.items():
+            update["accounts"][str(pk)] = {**self._account_payload(book, mid), "new_fills": self._new_fills(book)}
         return update
 
+    def _pivots(self, ts: int) -> dict:
+        """Floor pivots (ml.features.pivots) in force at ``ts`` for 1m, 1h and 1d, from the traded
+        instrument's candle of the previous period when the ring holds it (else None). Computed once
+        per period (a backtest steps through many seconds of the same minute)."""
+        from ml.features.pivots import floor_pivots
+
+        cache = self._pivot_cache
+        out: dict[str, dict | None] = {}
+        for timeframe, period in PERIOD_MS.items():
+            if timeframe == "1s":
+                continue  # the 1 s chart draws the minute's levels
+            current = ts - ts % period
+            if timeframe in cache and cache[timeframe][0] == current:
+                out[timeframe] = cache[timeframe][1]
+                continue
+            values, present = self.rings[self.traded.symbol][timeframe].window(current - period, 1)
+            out[timeframe] = None
+            if present[0]:
+                _, high, low, close, _ = (float(v) for v in values[0])
+                try:
+                    out[timeframe] = {"t": current, **floor_pivots(high, low, close).as_dict()}
+                except ValueError as exc:
+                    logger.warning("%s pivots at %d not computed: %s", timeframe, ts, exc)
+            if out[timeframe] is not None:  # a period whose candle is not there yet is tried again
+                cache[timeframe] = (current, out[timeframe])
+        return out
+
+    def _new_fills(self, book: AccountBook) -> list[dict]:
+        """The account's fills since the previous update, read only when its fill count moved:
+        [{"ts" ms, "side", "price" USD, "quantity" base units, "fee" USD}], oldest first (at most 20)."""
+        from apps.trading.models import Fill
+
+        published = self._fills_published
+        seen = published.get(book.account.pk, 0)
+        if book.fills <= seen:
+            return []
+        published[book.account.pk] = book.fills
+        rows = (Fill.objects.filter(order__account=book.account, order__instrument=self.traded)
+                .select_related("order").order_by("-ts_event", "-pk")[:min(book.fills - seen, 20)])
+        return [{"ts": int(f.ts_event.timestamp() * 1000), "side": f.order.side, "price": float(f.price),
+                 "quantity": float(f.quantity), "fee": float(f.fee)} for f in reversed(rows)]
+
     def _account_payload(self, book: AccountBook, mid: float | None) -> dict:
+        """One account's state: position (base units, text), average price, PnL and equity (USD, equity
+        as of the last risk cycle), order / fill counts, open paper orders
+        [{"id", "side", "type", "quantity", "remaining", "price" (None for MARKET)}], risk state."""
         p = book.position
         unrealized = p.unrealized_pnl(to_decimal(mid)) if mid else Decimal(0)
+        equity = book.equity_curve[-1] if book.equity_curve else float(book.account.starting_balance + p.realized_pnl)
+        matcher = getattr(book.client, "matcher", None)  # paper only: a live venue's orders are its own
+        open_orders = [{"id": o.client_order_id, "side": o.side, "type": o.order_type, "quantity": round(o.quantity, 8),
+                        "remaining": round(o.remaining, 8), "price": o.price}
+                       for o in (matcher.open_orders() if matcher is not None else ())]
         return {"position": str(p.quantity), "average_price": str(p.average_price.quantize(Decimal("0.01"))),
                 "realized_pnl": float(p.realized_pnl), "unrealized_pnl": float(unrealized),
-                "pnl": float(p.realized_pnl + unrealized), "orders": book.orders, "fills": book.fills,
+                "pnl": float(p.realized_pnl + unrealized), "equity": round(float(equity), 2),
+                "orders": book.orders, "fills": book.fills, "open_orders": open_orders,
                 "risk_state": book.risk.state.value, "kill_switch": book.risk_row.kill_switch}
 
     def summary(self) -> dict:

@@ -93,6 +93,25 @@ class OrchestratorConfig(models.Model):
             models.CheckConstraint(condition=Q(gating_floor__gte=0, gating_floor__lte=1), name="gating_floor_unit"),
         ]
 
+    def clean(self) -> None:
+        """``manual_weights``: a JSON object of known model names (ml.models.specs) to finite
+        non-negative numbers. Raises ValidationError naming the field."""
+        import math
+
+        from django.core.exceptions import ValidationError
+
+        from ml.models.specs import MODEL_NAMES
+
+        weights = self.manual_weights
+        if not isinstance(weights, dict):
+            raise ValidationError({"manual_weights": 'expected an object such as {"cnn": 2, "dqn": 1}'})
+        unknown = sorted(set(weights) - set(MODEL_NAMES))
+        if unknown:
+            raise ValidationError({"manual_weights": f"unknown model {', '.join(unknown)}; one of {', '.join(MODEL_NAMES)}"})
+        for name, value in weights.items():
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+                raise ValidationError({"manual_weights": f"{name}: a weight must be a finite number >= 0, got {value!r}"})
+
 
 class Side(models.TextChoices):
     BUY = "BUY"

@@ -33,6 +33,12 @@
     candles: [],    // {t, o, h, l, c, v}, ascending t (ms)
     frames: [],     // {ts, mid, first, width, imbalance[], imbalance_5, ma{}}, ascending ts
     decisions: [],  // {ts, action, confidence, order?}, ascending ts
+    fills: [],      // {ts, side, price, quantity}, ascending ts
+    timeframe: "1s",  // of state.candles (frames are always 1 s)
+    pivots: {},     // the latest update's floor pivots per timeframe {t, p, r1, r2, s1, s2}
+    models: {},     // {name: {action, confidence, probs, accuracy: [acc, n]}}
+    gating: null,   // {mode, weights: {name: w}}
+    equity: {},     // {account id: [[ts, USD], ...]}
     lastTs: null,
     prediction: null,
     completeness: null,
@@ -42,8 +48,10 @@
     stopRequested: false,
     ticks: 0,
     windowMs: cfg.windowMs,
-    heatmapMode: "depth",
+    heatmapMode: "size",
   };
+  var MAX_CANDLES = 300;  // of a timeframe above 1 s
+  var EQUITY_POINTS = 900;
 
   var el = {
     alert: byId("dashboard-alert"),
@@ -51,6 +59,10 @@
     lastPrice: byId("last-price"),
     candles: byId("chart-candles"),
     heatmap: byId("chart-heatmap"),
+    profile: byId("chart-profile"),
+    equity: byId("chart-equity"),
+    timeframes: byId("timeframes"),
+    candlesTitle: byId("candles-tf"),
     ma: byId("chart-ma"),
     sessionState: byId("session-state"),
     sessionTs: byId("session-ts"),
@@ -118,9 +130,31 @@
   function trim() {
     if (state.lastTs === null) return;
     var cutoff = state.lastTs - state.windowMs;
-    trimBefore(state.candles, "t", cutoff);
+    if (state.timeframe === "1s") trimBefore(state.candles, "t", cutoff);
+    else if (state.candles.length > MAX_CANDLES) state.candles.splice(0, state.candles.length - MAX_CANDLES);
+    var first = state.candles.length ? Math.min(state.candles[0].t, cutoff) : cutoff;
     trimBefore(state.frames, "ts", cutoff);
-    trimBefore(state.decisions, "ts", cutoff);
+    trimBefore(state.decisions, "ts", first);
+    trimBefore(state.fills, "ts", first);
+  }
+
+  // A 1 s candle of an update folded into the open candle of the chart's timeframe.
+  function addCandle(c) {
+    var period = charts.PERIOD_MS[state.timeframe];
+    if (period === 1000) { upsert(state.candles, Object.assign({}, c, { pv: pivotsFor(c.t) }), "t"); return; }
+    var t = c.t - (c.t % period), last = state.candles[state.candles.length - 1];
+    if (last && last.t === t) {
+      if (c.t <= (last.lastT || 0)) return;  // already folded in (a reconnect's duplicate)
+      last.h = Math.max(last.h, c.h); last.l = Math.min(last.l, c.l); last.c = c.c; last.v += c.v; last.lastT = c.t;
+      if (!last.pv) last.pv = pivotsFor(t);
+    } else if (!last || last.t < t) {
+      state.candles.push({ t: t, o: c.o, h: c.h, l: c.l, c: c.c, v: c.v, lastT: c.t, pv: pivotsFor(t) });
+    }
+  }
+
+  function pivotsFor(t) {
+    var p = state.pivots[state.timeframe];
+    return p && p.t === t ? { p: p.p, r1: p.r1, r2: p.r2, s1: p.s1, s2: p.s2 } : null;
   }
 
   function resetSeries() {
@@ -135,14 +169,28 @@
     state.candles = (data.candles || []).slice();
     state.frames = (data.frames || []).slice();
     state.decisions = (data.decisions || []).slice().sort(function (a, b) { return a.ts - b.ts; });
+    state.fills = (data.fills || []).slice();
+    if (data.pivots) state.pivots = data.pivots;
+    state.timeframe = data.timeframe || state.timeframe;
+    state.models = data.models || {};
+    if (data.gating) {
+      state.gating = { mode: data.gating.mode, weights: data.gating.weights || {} };
+      Object.keys(data.gating.accuracy || {}).forEach(function (n) {
+        if (state.models[n]) state.models[n].accuracy = data.gating.accuracy[n];
+      });
+    }
     state.lastTs = null;
-    state.candles.forEach(function (c) { advanceClock(c.t); });
+    if (state.timeframe === "1s") state.candles.forEach(function (c) { advanceClock(c.t); });
     state.frames.forEach(function (f) { advanceClock(f.ts); });
     if (data.prediction) {
       state.prediction = data.prediction;
       state.completeness = data.prediction.completeness || null;
     }
     state.accounts = data.accounts || {};
+    Object.keys(state.accounts).forEach(function (id) {
+      var a = state.accounts[id];
+      if (isNum(a.equity) && !(id in state.equity) && state.lastTs !== null) state.equity[id] = [[state.lastTs, a.equity]];
+    });
     if (data.session) state.session = data.session;
     trim();
   }
@@ -163,17 +211,40 @@
     var instruments = u.instruments || {};
     Object.keys(instruments).forEach(function (symbol) { state.gaps[symbol] = instruments[symbol].gaps; });
     var own = instruments[state.symbol] || {};
-    if (own.candle) upsert(state.candles, own.candle, "t");
+    if (u.pivots) state.pivots = u.pivots;
+    if (own.candle) addCandle(own.candle);
     if (own.frame) upsert(state.frames, own.frame, "ts");
     var mine = u.accounts || {};  // the server sends only this user's accounts
     (u.decisions || []).forEach(function (d) {
-      if (d.order && String(d.account) in mine) {
+      if (d.action !== "HOLD" && String(d.account) in mine) {
         state.decisions.push({ ts: u.ts, action: d.action, confidence: d.confidence, order: d.order });
       }
     });
-    if (u.prediction) state.prediction = u.prediction;
+    Object.keys(mine).forEach(function (id) {
+      var a = mine[id];
+      (a.new_fills || []).forEach(function (f) { upsert(state.fills, f, "ts"); });
+      if (isNum(a.equity)) {
+        var curve = state.equity[id] || (state.equity[id] = []);
+        curve.push([u.ts, a.equity]);
+        if (curve.length > EQUITY_POINTS) curve.splice(0, curve.length - EQUITY_POINTS);
+      }
+    });
+    if (u.prediction) {
+      state.prediction = u.prediction;
+      var outputs = u.prediction.models || {}, accuracy = u.prediction.accuracy || {};
+      Object.keys(outputs).forEach(function (n) {
+        state.models[n] = Object.assign({}, outputs[n], { accuracy: accuracy[n] || (state.models[n] || {}).accuracy });
+      });
+      if (u.prediction.gating) state.gating = u.prediction.gating;
+    }
     if (u.completeness) state.completeness = u.completeness;
-    if (u.accounts) state.accounts = u.accounts;
+    if (u.accounts) {
+      Object.keys(u.accounts).forEach(function (id) {  // names come with the page's history only
+        var before = state.accounts[id];
+        if (before && before.name && !u.accounts[id].name) u.accounts[id].name = before.name;
+      });
+      state.accounts = u.accounts;
+    }
     // Ticks are the running session's heartbeat: they carry its exchange time.
     state.session = Object.assign({}, state.session, { ts: u.ts });
     if (["idle", "starting", "finished", "failed"].indexOf(state.session.state) >= 0) {
@@ -205,13 +276,17 @@
 
   function render() {
     charts.candles(el.candles, state);
+    root.dataset.renderedTimeframe = state.timeframe;  // which timeframe the candle chart shows
     charts.heatmap(el.heatmap, state);
+    if (el.profile) charts.profile(el.profile, state);
     charts.ma(el.ma, state);
+    if (el.equity) charts.equity(el.equity, state);
+    window.gogo.panels.models(byId("models"), byId("weights"), state);
     if (state.candles.length) el.lastPrice.textContent = fmt(state.candles[state.candles.length - 1].c, 2) + " USDT";
     renderSession();
     renderModel();
     renderCompleteness();
-    renderPositions();
+    window.gogo.panels.accounts(el.positions, state);
     renderGaps();
   }
 
@@ -285,37 +360,6 @@
           isNum(overall) ? (pass ? "ok" : "bad") : "");
   }
 
-  function renderPositions() {
-    var ids = Object.keys(state.accounts || {});
-    if (!ids.length) {
-      replaceChildren(el.positions, [h("p", { class: "muted small", text: "No paper account with a position yet." })]);
-      return;
-    }
-    var base = state.symbol.replace(/USDT$/, "");
-    replaceChildren(el.positions, ids.map(function (id) {
-      var a = state.accounts[id];
-      var qty = parseFloat(a.position);
-      var avg = parseFloat(a.average_price);
-      var realized = a.realized_pnl, unrealized = a.unrealized_pnl;
-      var total = isNum(a.pnl) ? a.pnl : (isNum(realized) && isNum(unrealized) ? realized + unrealized : realized);
-      var kv = h("dl", { class: "kv" }, [
-        h("dt", { text: "Realized" }), h("dd", { class: "num " + signClass(realized), text: fmtUsd(realized) }),
-        h("dt", { text: "Unrealized" }), h("dd", { class: "num " + signClass(unrealized), text: fmtUsd(unrealized) }),
-        h("dt", { text: "Orders / fills" }),
-        h("dd", { class: "num", text: (isNum(a.orders) ? a.orders : "—") + " / " + (isNum(a.fills) ? a.fills : "—") }),
-      ]);
-      return h("div", { class: "position", "data-account": id }, [
-        h("div", { class: "position__head" }, [
-          h("span", { class: "position__name", text: "Account " + id }),
-          h("span", { class: "position__total " + signClass(total), text: fmtUsd(total), title: "Total PnL" }),
-        ]),
-        h("div", { class: "position__qty muted small",
-                   text: (isNum(qty) ? fmt(qty, 4) : "—") + " " + base + (isNum(avg) && qty ? " @ " + fmt(avg, 2) : "") }),
-        kv,
-      ]);
-    }));
-  }
-
   function renderGaps() {
     var symbols = Object.keys(state.gaps);
     if (!symbols.length) return;
@@ -378,6 +422,20 @@
     if (!el.speedSelect.value) el.speedSelect.value = "1";
   }
 
+  if (el.timeframes) {
+    el.timeframes.addEventListener("click", function (event) {
+      var button = event.target.closest("button[data-timeframe]");
+      if (!button || button.dataset.timeframe === state.timeframe) return;
+      Array.prototype.forEach.call(el.timeframes.querySelectorAll("button"), function (b) {
+        b.setAttribute("aria-pressed", String(b === button));
+      });
+      state.timeframe = button.dataset.timeframe;
+      if (el.candlesTitle) el.candlesTitle.textContent = button.textContent;
+      state.candles = [];
+      loadHistory();
+    });
+  }
+
   if (el.heatmapMode) {
     state.heatmapMode = el.heatmapMode.value;
     el.heatmapMode.addEventListener("change", function () { state.heatmapMode = el.heatmapMode.value; schedule(); });
@@ -418,7 +476,7 @@
   }
 
   function loadHistory() {
-    return fetch(cfg.historyUrl, { credentials: "same-origin", headers: { Accept: "application/json" } })
+    return fetch(cfg.historyUrl + "?timeframe=" + encodeURIComponent(state.timeframe), { credentials: "same-origin", headers: { Accept: "application/json" } })
       .then(function (response) {
         if (!response.ok) throw new Error("HTTP " + response.status);
         return response.json();

@@ -132,3 +132,26 @@ def _buy_tick(ts: int, price: float, account_pk: int) -> dict:
                                        "realized_pnl": -1.0, "unrealized_pnl": 0.07, "pnl": -0.93, "orders": 1,
                                        "fills": 1}},
     }
+
+
+def test_the_candle_timeframes_draw_stored_history_with_floor_pivots(pipeline, viewer, page, live_server_url, artifacts):
+    _sign_in(page, live_server_url, viewer)
+    pivots = """() => { const d = document.getElementById('chart-candles').data;
+      const p = d.find(t => t.name === 'P'); return {candles: d[0].x.length, levels: p.y.filter(v => v !== null).length}; }"""
+
+    page.click("#timeframes [data-timeframe='1m']")
+    page.wait_for_selector("#dashboard[data-rendered-timeframe='1m']", state="attached")
+    minute = page.evaluate(pivots)
+    page.click("#timeframes [data-timeframe='1d']")
+    page.wait_for_selector("#dashboard[data-rendered-timeframe='1d']", state="attached")
+    day = page.evaluate(pivots)
+    span = page.evaluate("() => { const x = document.getElementById('chart-candles').data[0].x; return x[1] - x[0]; }")
+
+    assert minute["candles"] == 240 and day["candles"] == 120  # apps.dashboard.selectors.CANDLES_SHOWN
+    assert span == 86_400_000  # one day between candles
+    assert minute["levels"] >= 2 * (minute["candles"] - 1)  # stepped: two points per candle after the first
+    assert day["levels"] >= 2 * (day["candles"] - 1)
+    assert page.get_attribute("#timeframes [data-timeframe='1d']", "aria-pressed") == "true"
+    assert page.text_content("#candles-tf") == "1d"
+    page.screenshot(path=str(artifacts / "dashboard-1d-1280x800.png"))
+    assert page.problems == []

@@ -122,3 +122,46 @@ async def test_a_user_does_not_see_another_users_orders(connect):
     to_alice = await alice.receive_json_from(timeout=5)
 
     assert [d["account"] for d in to_alice["decisions"]] == [alice_account.pk]
+
+
+async def test_a_control_action_reaches_every_open_panel_as_an_audit_entry(connect):
+    from apps.accounts.roles import role_ensure_defaults
+    from apps.market.models import Instrument
+    from apps.trading.controls import control_trading
+
+    viewer = await database_sync_to_async(UserFactory)()
+    trader = await database_sync_to_async(UserFactory)()
+    await database_sync_to_async(role_ensure_defaults)()
+    await database_sync_to_async(lambda: trader.groups.add(*trader.groups.model.objects.filter(name="trader")))()
+    panel, connected, _ = await connect(await _signed_in_cookie(viewer))
+    assert connected
+    eth, _ = await database_sync_to_async(Instrument.objects.get_or_create)(
+        venue="binance", symbol="ETHUSDT", defaults={"base": "ETH", "quote": "USDT", "is_traded": True})
+
+    await database_sync_to_async(control_trading)(user=trader, instrument=eth, on=False)
+    message = await panel.receive_json_from(timeout=5)
+
+    assert message["type"] == "audit"
+    entry = message["entry"]
+    assert (entry["user"], entry["action"], entry["target"], entry["target_id"]) == \
+        (trader.username, "trading.stop", "ETHUSDT", str(eth.pk))
+
+
+async def test_an_action_on_an_account_reaches_only_its_owner_and_admins(connect):
+    from apps.accounts.services import audit_record
+    from apps.dashboard.events import audit_publish
+
+    alice_account = await database_sync_to_async(TradingAccountFactory)(owner__username="alice")
+    bob = await database_sync_to_async(UserFactory)(username="bob")
+    admin = await database_sync_to_async(UserFactory)(username="root", is_staff=True)
+    alice, _, _ = await connect(await _signed_in_cookie(alice_account.owner))
+    other, _, _ = await connect(await _signed_in_cookie(bob))
+    staff, _, _ = await connect(await _signed_in_cookie(admin))
+    entry = await database_sync_to_async(audit_record)(user=alice_account.owner, action="kill_switch.on",
+                                                       target=alice_account, payload={"account": "paper"})
+
+    await database_sync_to_async(audit_publish)(entry)
+
+    assert (await alice.receive_json_from(timeout=5))["entry"]["account"] == alice_account.pk
+    assert (await staff.receive_json_from(timeout=5))["entry"]["action"] == "kill_switch.on"
+    assert await other.receive_nothing(timeout=0.5)

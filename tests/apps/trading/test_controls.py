@@ -103,3 +103,13 @@ def test_streams_are_admin_only(trader, admin, eth):
     stream = controls.control_stream(user=admin, instrument=eth, on=False)
     assert stream.desired == MarketStream.Desired.STOPPED
     assert AuditLog.objects.filter(action="stream.stop", username="ada").count() == 1
+
+
+@pytest.mark.parametrize("weights", [{"gpt": 1}, {"cnn": -1}, {"cnn": "a lot"}, {"cnn": float("nan")}, ["cnn"]])
+def test_manual_weights_must_name_known_models_with_non_negative_weights(trader, eth, weights):
+    with pytest.raises(ValidationError) as caught:
+        controls.control_orchestrator(user=trader, instrument=eth, changes={"manual_weights": weights})
+    assert "manual_weights" in caught.value.message_dict
+    assert orchestrator_config_get(instrument=eth).manual_weights == {}
+    controls.control_orchestrator(user=trader, instrument=eth, changes={"manual_weights": {"cnn": 2, "dqn": 0.5}})
+    assert orchestrator_config_get(instrument=eth).manual_weights == {"cnn": 2, "dqn": 0.5}
