@@ -58,8 +58,22 @@ class DashboardConsumer(AsyncJsonWebsocketConsumer):
         await self.send_json({"type": "session", "session": event["session"]})
 
     async def training_progress(self, event: dict) -> None:
-        """A training run's progress (apps.predictions.learning.ProgressReporter)."""
+        """A training run's progress (apps.predictions.learning.ProgressReporter). When the run has
+        ended (any state but "running"), the checkpoint ranking follows as a "checkpoints" message:
+        a new checkpoint may have been registered, pruned or made live."""
         await self.send_json({"type": "training", **event["training"]})
+        if event["training"].get("state") != "running":
+            await self.send_json({"type": "checkpoints", "checkpoints": await self._checkpoints()})
+
+    @database_sync_to_async
+    def _checkpoints(self) -> list[dict]:
+        from apps.dashboard.selectors import checkpoint_ranking
+
+        ranking = checkpoint_ranking()
+        for model in ranking:
+            for row in model["rows"]:
+                row["created_at"] = row["created_at"].isoformat() if row["created_at"] else None
+        return ranking
 
     async def audit_entry(self, event: dict) -> None:
         """A control action was audited (apps.dashboard.events.audit_publish). An action on a trading

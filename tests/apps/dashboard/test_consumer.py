@@ -165,3 +165,23 @@ async def test_an_action_on_an_account_reaches_only_its_owner_and_admins(connect
     assert (await alice.receive_json_from(timeout=5))["entry"]["account"] == alice_account.pk
     assert (await staff.receive_json_from(timeout=5))["entry"]["action"] == "kill_switch.on"
     assert await other.receive_nothing(timeout=0.5)
+
+
+async def test_the_checkpoint_ranking_follows_the_end_of_a_training_run(connect):
+    from apps.predictions.models import ModelCheckpoint
+
+    user = await database_sync_to_async(UserFactory)()
+    communicator, connected, _ = await connect(await _signed_in_cookie(user))
+    assert connected
+    await database_sync_to_async(ModelCheckpoint.objects.create)(
+        model_name="zz-test", version="zz-1", path="/nonexistent.pt", validation_metric=0.61, is_active=False)
+    layer = get_channel_layer()
+    running = {"model": "zz-test", "kind": "fine_tune", "state": "running", "fraction": 0.5}
+    await layer.group_send(GROUP, {"type": "training.progress", "training": running})
+    assert (await communicator.receive_json_from(timeout=5))["state"] == "running"
+    await layer.group_send(GROUP, {"type": "training.progress", "training": {**running, "state": "finished"}})
+    assert (await communicator.receive_json_from(timeout=5))["state"] == "finished"
+    message = await communicator.receive_json_from(timeout=5)
+    assert message["type"] == "checkpoints"
+    ranking = {m["model"]: m["rows"] for m in message["checkpoints"]}
+    assert ranking["zz-test"][0]["version"] == "zz-1" and ranking["zz-test"][0]["metric"] == 0.61
