@@ -4,13 +4,15 @@ model (samples/s) of the existing trainers on a small fixed sample, on 2 CPU thr
 
 Target (issue 7): >= 1,000 decisions/s (a day of 1 s decisions in under 90 s). Decisions = engine
 seconds that reached the decision step (the completeness gate lets the rest pass as skipped).
-Printed for the fast path (default; end to end and per stage) and the per-second engine path.
+Printed for the fast path (default; end to end, per CPU-second and per stage, with a cold and a
+warm market tape) and the per-second engine path, with each run's order-log hash and load average.
 Training samples/s: CNN and transformer = training samples x epochs / train_seconds; DQN =
 updates x batch size / train_seconds (samples drawn from the replay buffer per second).
 """
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -22,40 +24,113 @@ TRAIN_THREADS = 2
 def _backtest(path: str) -> dict:
     cmd = [sys.executable, str(ROOT / "manage.py"), "backtest", "--path", path]
     out = subprocess.run(cmd, cwd=ROOT, check=True, capture_output=True, text=True).stdout
-    return json.loads(out[:out.rindex("}") + 1])
+    report = json.loads(out[:out.rindex("}") + 1])
+    report["load_average"] = os.getloadavg()
+    return report
+
+
+def _clear_market_tapes() -> int:
+    """Delete the stored market tapes (``ml.backtest.market_tape``) so the next run is cold;
+    returns how many files were deleted. The parsed recordings (``replay_cache``) stay."""
+    code = "from django.conf import settings; print(settings.GOGO_VAR_DIR)"
+    out = subprocess.run([sys.executable, str(ROOT / "manage.py"), "shell", "-c", code], cwd=ROOT, check=True,
+                         capture_output=True, text=True).stdout
+    tapes = list((Path(out.strip().splitlines()[-1]) / "cache").glob("tape-*.pickle"))
+    for path in tapes:
+        path.unlink(missing_ok=True)
+    return len(tapes)
+
+
+def _print_run(label: str, report: dict) -> None:
+    """One run's figures: end to end, per CPU-second, its cost split and the load at its end."""
+    decisions, stages = report["decisions"], report.get("stage_seconds", {})
+    load = " ".join(f"{v:.2f}" for v in report["load_average"])
+    print(f"backtest_{label}_wall_time: {report['wall_seconds']:.2f} s (load average {load})")
+    print(f"backtest_{label}_decisions_per_second: {report['decisions_per_second']:.1f} decisions/s (end to end)")
+    if report.get("cpu_seconds"):
+        print(f"backtest_{label}_decisions_per_cpu_second: {decisions / report['cpu_seconds']:.1f} decisions/s "
+              f"({report['cpu_seconds']:.2f} CPU s of the run: robust to other processes on the machine)")
+    for stage, seconds in stages.items():
+        print(f"backtest_{label}_stage_{stage}: {seconds:.3f} s ({seconds * 1000 / max(1, report['seconds']):.2f} "
+              f"ms per exchange second)")
+    if stages:
+        decision_stage = sum(v for k, v in stages.items() if k != "market")
+        print(f"backtest_{label}_decision_stage_per_second: {decisions / decision_stage:.1f} decisions/s "
+              "(without the market step)")
+    print(f"backtest_{label}_order_log_sha256: {report['order_log_sha256']}")
 
 
 def bench_backtest_throughput() -> None:
-    """One warm-up run (bootstrap: trains or loads the models), then one measured run of the fast
-    path (``apps.backtest.fast``) and one of the per-second engine path for comparison.
+    """One warm-up run (bootstrap: trains or loads the models), then the fast path
+    (``apps.backtest.fast``) cold and warm, and the per-second engine path for comparison.
 
-    ``backtest_decisions_per_second`` is end to end (reading and replaying the recorded streams
-    included); ``backtest_stage_*`` split the fast path's wall time; the decision stage (inputs,
-    batch inference, decisions, risk, paper execution and writes) excludes the market-data replay,
-    which ``bench.cob`` / ``bench.ingest`` measure on their own."""
+    Cold: no market tape stored, so the fast path replays the recorded streams (order books, COB
+    frames, candles; the parsed recordings come from ``ml.backtest.replay_cache``) and tapes the
+    market step's per-second output. Warm: that tape is read instead (``ml.backtest.market_tape``:
+    stored COB frames, 1 s candles, trades and 200-level book snapshots; the decision-side work,
+    inputs, inference, trading and writes, is done in full). Each run is a fresh process
+    (``manage.py backtest``): end to end includes its start-up reads (history, models, run rows).
+    ``stage_*`` split the fast path's wall time: market (the market step, or reading the tape),
+    inputs (BaseDataInputs), inference (all models, batched), trading (decisions, risk, paper
+    execution and their writes)."""
     _backtest("fast")
-    report = _backtest("fast")
-    models = sorted(report["engine"]["ETHUSDT"]["model_predictions"])
-    stages = report.get("stage_seconds", {})
-    decision_stage = sum(v for k, v in stages.items() if k != "market")
-    print(f"backtest_wall_time: {report['wall_seconds']:.2f} s (fast path)")
-    print(f"backtest_engine_seconds: {report['seconds']} s")
-    print(f"backtest_decisions: {report['decisions']} (models {'+'.join(models)})")
-    print(f"backtest_decisions_per_second: {report['decisions_per_second']:.1f} decisions/s (fast path, end to end)")
-    for stage, seconds in stages.items():
-        print(f"backtest_stage_{stage}: {seconds:.2f} s")
-    if decision_stage:
-        print(f"backtest_decision_stage_per_second: {report['decisions'] / decision_stage:.1f} decisions/s "
-              "(fast path without the market-data replay)")
-    if report.get("cpu_seconds"):
-        print(f"backtest_decisions_per_cpu_second: {report['decisions'] / report['cpu_seconds']:.1f} decisions/s "
-              "(fast path; CPU time of the run, robust to other processes on the machine)")
-    print(f"backtest_order_log_sha256: {report['order_log_sha256']}")
+    cleared = _clear_market_tapes()
+    cold = _backtest("fast")
+    warm = _backtest("fast")
+    models = sorted(warm["engine"]["ETHUSDT"]["model_predictions"])
+    print(f"backtest_engine_seconds: {warm['seconds']} s")
+    print(f"backtest_decisions: {warm['decisions']} (models {'+'.join(models)})")
+    print(f"backtest_market_tapes_cleared_before_cold_run: {cleared}")
+    _print_run("fast_cold", cold)
+    _print_run("fast_warm", warm)
+    # The headline figure: the warm fast path, end to end.
+    print(f"backtest_decisions_per_second: {warm['decisions_per_second']:.1f} decisions/s (fast path, warm "
+          f"market tape, end to end; cold {cold['decisions_per_second']:.1f})")
+    runs = _in_process_runs(4)
+    for i, r in enumerate(runs):
+        stages = " ".join(f"{k} {v:.3f}" for k, v in r["stages"].items())
+        print(f"backtest_fast_in_process_run_{i}: {r['decisions'] / r['wall']:.1f} decisions/s, "
+              f"{r['decisions'] / r['cpu']:.1f} per CPU-second (wall {r['wall']:.2f} s, CPU {r['cpu']:.2f} s; "
+              f"stages {stages}; load {r['load'][0]:.2f}; {r['sha256'][:16]})")
+    steady = sorted(runs[1:], key=lambda r: r["wall"])[len(runs[1:]) // 2]
+    print(f"backtest_fast_steady_decisions_per_second: {steady['decisions'] / steady['wall']:.1f} decisions/s "
+          f"({steady['decisions'] / steady['cpu']:.1f} per CPU-second; median of runs 1-{len(runs) - 1} in one "
+          "process: no process start-up, tape in memory)")
     slow = _backtest("per_second")
-    print(f"backtest_per_second_path_decisions_per_second: {slow['decisions_per_second']:.1f} decisions/s "
-          f"(same order log: {slow['order_log_sha256'] == report['order_log_sha256']})")
-    if slow.get("cpu_seconds"):
-        print(f"backtest_per_second_path_decisions_per_cpu_second: {slow['decisions'] / slow['cpu_seconds']:.1f} decisions/s")
+    _print_run("per_second_path", slow)
+    same = slow["order_log_sha256"] == cold["order_log_sha256"] == warm["order_log_sha256"] and \
+        all(r["sha256"] == warm["order_log_sha256"] for r in runs)
+    print(f"backtest_order_log_same_on_all_paths: {same}")
+
+
+def _in_process_runs(runs: int) -> list[dict]:
+    """``runs`` fast backtests in one fresh process (``python -m bench.backtest in-process N``):
+    the first pays the process's one-time costs (imports, first torch calls, connections, the
+    tape read from disk), the later ones show the steady state a long backtest runs at."""
+    cmd = [sys.executable, "-m", "bench.backtest", "in-process", str(runs)]
+    out = subprocess.run(cmd, cwd=ROOT, check=True, capture_output=True, text=True).stdout
+    return [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+
+
+def _in_process_main(runs: int) -> None:
+    import os as _os
+    import time
+
+    _os.environ.setdefault("DJANGO_SETTINGS_MODULE", "gogo.settings")
+    import django
+
+    django.setup()
+    from apps.backtest.services import backtest_run
+    from apps.pipeline.bootstrap import bootstrap
+
+    bootstrap()
+    for _ in range(runs):
+        wall, cpu = time.perf_counter(), time.process_time()
+        run = backtest_run(params={"path": "fast"})
+        wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+        print(json.dumps({"wall": wall, "cpu": cpu, "decisions": run.summary["decisions"],
+                          "stages": run.summary["stage_seconds"], "sha256": run.order_log_sha256,
+                          "load": os.getloadavg()}), flush=True)
 
 
 def bench_training_throughput() -> None:
@@ -83,4 +158,7 @@ def bench_backtest() -> None:
 
 
 if __name__ == "__main__":
-    bench_backtest()
+    if sys.argv[1:2] == ["in-process"]:
+        _in_process_main(int(sys.argv[2]))
+    else:
+        bench_backtest()

@@ -92,6 +92,7 @@ class AccuracyScorer:
         self.horizon_ms, self.window = horizon_ms, window
         self._pending: deque[tuple[int, float, dict[str, int]]] = deque()  # (ts, price, name -> +1/-1)
         self._hits: dict[str, deque[tuple[int, float]]] = {}  # name -> (hit 0/1, |return|)
+        self._hit_sums: dict[str, int] = {}  # name -> hits in _hits[name]: accuracy() is read every second
 
     def record(self, *, ts_ms: int, price: float, outputs: Mapping[str, ModelOutput]) -> None:
         """Remember the calls of ``outputs`` (name -> output; the mixture may be one of them) made
@@ -111,7 +112,11 @@ class AccuracyScorer:
                 continue
             sign, size = (1 if move > 0 else -1), abs(move) / entry
             for name, call in calls.items():
-                self._hits.setdefault(name, deque(maxlen=self.window)).append((int(call == sign), size))
+                hits = self._hits.setdefault(name, deque(maxlen=self.window))
+                evicted = hits[0][0] if len(hits) == self.window else 0
+                hit = int(call == sign)
+                hits.append((hit, size))
+                self._hit_sums[name] = self._hit_sums.get(name, 0) + hit - evicted
                 scored += 1
         return scored
 
@@ -120,7 +125,7 @@ class AccuracyScorer:
         hits = self._hits.get(name)
         if not hits:
             return None, 0
-        return sum(h for h, _ in hits) / len(hits), len(hits)
+        return self._hit_sums[name] / len(hits), len(hits)  # an integer count: the same float as sum()/len
 
     def payoff(self, name: str) -> float | None:
         """Mean |return| of the hits / mean |return| of the misses (Kelly's b), None without both."""

@@ -60,3 +60,27 @@ def test_the_fast_path_stores_no_predictions_and_links_orders_to_their_decisions
     assert orders.exists() and all(o.decision_id and o.decision.account_id == run.account_id for o in orders)
     assert all(o.decision.action == o.side for o in orders)
 
+
+
+def test_a_warm_market_tape_replaces_the_replay_and_gives_the_same_order_log(window, settings, tmp_path, monkeypatch):
+    from ml.backtest import market_tape
+    from ml.market.session import MarketSession
+
+    start, end = window
+    settings.GOGO_VAR_DIR = tmp_path
+    market_tape._MEMO.clear()
+    cold = backtest_run(start=start, end=end)
+    assert len(list((tmp_path / "cache").glob("tape-*.pickle"))) == 1
+
+    market_tape._MEMO.clear()  # as a new process: only the file is left
+
+    def no_replay(self):
+        raise AssertionError("the recordings were replayed")
+
+    monkeypatch.setattr(MarketSession, "seconds", no_replay)
+    warm = backtest_run(start=start, end=end)
+    assert warm.order_log_sha256 == cold.order_log_sha256
+    assert orders_of(warm) == orders_of(cold) and warm.series == cold.series
+    for key in ("strategy", "decisions", "skipped_seconds", "orders_by_status", "engine"):
+        assert warm.summary[key] == cold.summary[key]
+    assert [row[:6] for row in decisions_of(warm)] == [row[:6] for row in decisions_of(cold)]
