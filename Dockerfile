@@ -1,4 +1,4 @@
-# One image for every gogo process (web, workers, beat); the command differs per service.
+# One image for every gogo process (web, http, workers, beat); the command differs per service.
 FROM python:3.11-slim
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
 WORKDIR /app

@@ -29,7 +29,11 @@ test: install browser
 	GOGO_CNN_EPOCHS="$${GOGO_CNN_EPOCHS:-2}" GOGO_DQN_EPISODES="$${GOGO_DQN_EPISODES:-1}" \
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+# Debian's wrk: the load generator of bench/api.py (without it an aiohttp client stands in, at more CPU).
 bench: install
+	@command -v wrk >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; \
+	  else echo "install Debian's wrk for the REST benchmark: sudo apt-get install wrk" >&2; fi; }
 	$(BIN)/python -m bench
 
 lint: install

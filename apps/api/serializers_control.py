@@ -9,6 +9,8 @@ from decimal import Decimal
 from rest_framework import serializers
 
 from apps.accounts.models import AuditLog
+from apps.accounts.permissions import request_role
+from apps.accounts.roles import ADMIN
 from apps.market.models import Instrument
 from apps.predictions.models import ModelSetting
 from apps.trading.models import GatingMode, OrchestratorConfig, TradingAccount
@@ -30,9 +32,19 @@ class ModelSwitchSerializer(serializers.Serializer):
     on = serializers.BooleanField(help_text="true: enable the model; false: disable it")
 
 
+class OwnAccountField(serializers.PrimaryKeyRelatedField):
+    """A trading account id looked up among the requesting user's own accounts (admins: all), so
+    another user's account answers exactly as a nonexistent one (400 "does not exist"): the answer
+    reveals nothing about other users' accounts. Needs ``context={"request": request}``."""
+
+    def get_queryset(self):
+        user = self.context["request"].user
+        queryset = TradingAccount.objects.all()
+        return queryset if request_role(user) == ADMIN else queryset.filter(owner_id=user.pk)
+
+
 class KillSwitchSerializer(serializers.Serializer):
-    account = serializers.PrimaryKeyRelatedField(queryset=TradingAccount.objects.all(),
-                                                 help_text="Trading account id (your own; admins: any)")
+    account = OwnAccountField(queryset=TradingAccount.objects.all(), help_text="Trading account id (your own; admins: any)")
     on = serializers.BooleanField(help_text="true: halt new orders of the account; false: release")
 
 

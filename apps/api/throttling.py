@@ -18,8 +18,8 @@ _clients: dict[str, object] = {}
 _sequence = itertools.count()
 
 
-def _redis(url: str):
-    """One client (connection pool) per process and URL."""
+def redis_client(url: str):
+    """One client (connection pool) per process and URL (the throttles and the candles hot cache)."""
     client = _clients.get(url)
     if client is None:
         import redis
@@ -40,7 +40,7 @@ class _SettingsRate:
             return True
         now = time.time()
         member = f"{now:.6f}:{next(_sequence)}"
-        pipe = _redis(settings.REDIS_URL).pipeline(transaction=False)
+        pipe = redis_client(settings.REDIS_URL).pipeline(transaction=False)
         pipe.zremrangebyscore(key, 0, now - self.duration)
         pipe.zadd(key, {member: now})
         pipe.zcard(key)
@@ -49,7 +49,7 @@ class _SettingsRate:
         _, _, count, oldest, _ = pipe.execute()
         if count <= self.num_requests:
             return True
-        _redis(settings.REDIS_URL).zrem(key, member)  # a refused request does not use up the window
+        redis_client(settings.REDIS_URL).zrem(key, member)  # a refused request does not use up the window
         self._wait = max(0.0, (oldest[0][1] if oldest else now) + self.duration - now)
         return False
 

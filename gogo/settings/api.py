@@ -57,5 +57,9 @@ SPECTACULAR_SETTINGS = {
 # a revoked token or changed role takes effect within this time. 0: look it up on every request.
 GOGO_API_TOKEN_CACHE_S = env.float("GOGO_API_TOKEN_CACHE_S", default=10.0)
 
+# Seconds a candles list page stays in the hot cache (Redis; shared by every user: public market data)
+# before it is read from the database again; the newest page may lag the stream by this much. 0: off.
+GOGO_API_CANDLES_CACHE_S = env.float("GOGO_API_CANDLES_CACHE_S", default=1.0)
+
 # /api/v1/ready/: a stream the user wants running is stale after this many seconds without a message (0: off).
 GOGO_READY_STREAM_MAX_AGE_S = env.float("GOGO_READY_STREAM_MAX_AGE_S", default=30.0)

@@ -11,6 +11,9 @@ writes the AuditLog row. Errors: ``ControlDenied`` -> 403; ``ValueError`` and Dj
 | ``control/models/``      | ``{model_name, on}``                   | trader  | the model setting       |
 | ``control/kill-switch/`` | ``{account, on}`` (own account)        | trader  | the account's risk state|
 
+The kill switch looks ``account`` up among the user's own accounts (admins: all): another user's
+account is a 400 "does not exist", the same answer as an account that does not exist.
+
 ``/streams/{instrument}/start|stop/`` are the same stream action addressed by instrument.
 """
 from __future__ import annotations
@@ -51,7 +54,7 @@ class _ControlView(APIView):
     body: type = s.InstrumentSwitchSerializer
 
     def _body(self, request: Request) -> dict:
-        body = self.body(data=request.data)
+        body = self.body(data=request.data, context={"request": request})
         body.is_valid(raise_exception=True)
         return body.validated_data
 
@@ -113,7 +116,8 @@ class ModelControlView(_ControlView):
 
 
 class KillSwitchControlView(_ControlView):
-    """Set the kill switch of a trading account: your own (403 for another user's; admins: any)."""
+    """Set the kill switch of a trading account: your own (another user's is a 400 "does not exist",
+    as a nonexistent one; admins: any)."""
 
     permission_classes = [IsTraderOrReadOnly]
     body = s.KillSwitchSerializer

@@ -1,6 +1,8 @@
 """Market data: instruments, candles, COB frames, the COB heatmap, data gaps and the live streams."""
 from __future__ import annotations
 
+from django.conf import settings
+from django.http import HttpResponse
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
@@ -13,7 +15,9 @@ from rest_framework.views import APIView
 from apps.accounts.permissions import IsAdminOrReadOnly
 from apps.accounts.services import audit_record
 from apps.api import filters, serializers
+from apps.api.hotcache import page_get, page_key, page_set
 from apps.api.pagination import time_cursor
+from apps.api.renderers import OrjsonRenderer
 from apps.market.models import Candle, CobFrame, DataGap, Instrument, MarketStream
 
 
@@ -45,6 +49,25 @@ class CandleViewSet(viewsets.ReadOnlyModelViewSet):
     filter_backends = [*viewsets.ReadOnlyModelViewSet.filter_backends, OrderingFilter]
     ordering_fields = ["open_time"]
     pagination_class = time_cursor("open_time")
+
+    def list(self, request: Request, *args, **kwargs):
+        """The page as JSON bytes from the hot cache (``GOGO_API_CANDLES_CACHE_S``) when there, else
+        built, rendered and stored there. A page is public market data, the same for every user (the
+        user has passed authentication, permission and throttling before this runs), so one entry
+        serves every user; the key is the absolute URL (host, scheme and the full query string: the
+        ``next``/``previous`` links are absolute). Closed candles never change; the newest page may be
+        up to the TTL behind the stream. The browsable API and ``; indent=`` requests skip the cache."""
+        ttl = settings.GOGO_API_CANDLES_CACHE_S
+        renderer = request.accepted_renderer
+        if ttl <= 0 or type(renderer) is not OrjsonRenderer or "indent" in request.accepted_media_type:
+            return super().list(request, *args, **kwargs)
+        key = page_key(name="candles", url=request.build_absolute_uri())
+        body = page_get(key)
+        if body is None:
+            data = super().list(request, *args, **kwargs).data
+            body = renderer.render(data, request.accepted_media_type, self.get_renderer_context())
+            page_set(key, body, ttl_s=ttl)
+        return HttpResponse(body, content_type=renderer.media_type)
 
     def filter_queryset(self, queryset):
         """The list reads plain rows (``.values``: no model instances; the cursor reads ``open_time``

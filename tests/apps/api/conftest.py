@@ -48,6 +48,21 @@ def _client(user) -> APIClient:
     return client
 
 
+def database_url(db: dict) -> str:
+    """The DATABASE_URL of a Django DATABASES entry (the test database, seen by a server process)."""
+    auth = db["USER"] + (f":{db['PASSWORD']}" if db.get("PASSWORD") else "")
+    return f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+@pytest.fixture(autouse=True)
+def _no_cached_pages():
+    """Each test reads pages it built itself (the candles hot cache lives in the shared Redis)."""
+    from apps.api.hotcache import page_cache_clear
+
+    page_cache_clear()
+    yield
+
+
 @pytest.fixture
 def viewer(db):
     return _user_with_role(VIEWER)

@@ -29,6 +29,32 @@ def test_candles_newest_first_on_request(as_viewer, eth):
     assert rows[0]["open_time"].startswith(newest.open_time.strftime("%Y-%m-%dT%H")) and rows[0]["close"] == f"{newest.close}"
 
 
+def test_a_candles_page_is_cached_for_every_user_until_its_ttl_and_equals_the_uncached_page(
+        as_viewer, as_trader, eth, settings):
+    from apps.api.hotcache import page_cache_clear
+
+    query = {"instrument": eth.pk, "timeframe": "1h", "ordering": "-open_time", "limit": 5}
+    settings.GOGO_API_CANDLES_CACHE_S = 0
+    uncached = as_viewer.get("/api/v1/candles/", query)
+    settings.GOGO_API_CANDLES_CACHE_S = 60
+    first = as_viewer.get("/api/v1/candles/", query)
+    assert first.status_code == 200 and first["Content-Type"] == "application/json"
+    assert first.json() == uncached.json()
+    newest = Candle.objects.filter(instrument=eth, timeframe="1h").order_by("-open_time").first()
+    Candle.objects.filter(pk=newest.pk).update(close=newest.close + 1)
+    assert as_trader.get("/api/v1/candles/", query).content == first.content  # another user, the cached page
+    assert as_viewer.get("/api/v1/candles/", {**query, "limit": 4}).json()["results"][0]["close"] == f"{newest.close + 1}"
+    page_cache_clear()
+    assert as_viewer.get("/api/v1/candles/", query).json()["results"][0]["close"] == f"{newest.close + 1}"
+
+
+def test_an_anonymous_request_gets_no_cached_page(client, as_viewer, eth, settings):
+    settings.GOGO_API_CANDLES_CACHE_S = 60
+    query = {"instrument": eth.pk, "timeframe": "1h", "limit": 2}
+    assert as_viewer.get("/api/v1/candles/", query).status_code == 200
+    assert client.get("/api/v1/candles/", query).status_code == 401
+
+
 def test_a_bad_filter_is_a_400_naming_it(as_viewer):
     response = as_viewer.get("/api/v1/candles/", {"start": "yesterday", "timeframe": "7m"})
     assert response.status_code == 400 and {"start", "timeframe"} <= set(response.json())

@@ -104,10 +104,19 @@ def test_an_admin_sees_every_users_rows(two_traders):
     assert {alices["orders"], bobs["orders"]} <= seen
 
 
-def test_the_kill_switch_of_another_users_account_is_refused_and_nothing_changes(two_traders):
+def test_the_kill_switch_of_another_users_account_answers_as_a_nonexistent_one_and_nothing_changes(two_traders):
     (alice, _), (_, bobs) = two_traders
-    response = _client(alice).post("/api/v1/control/kill-switch/", {"account": bobs["accounts"], "on": True},
-                                   format="json")
-    assert response.status_code == 403 and "not yours" in response.json()["detail"]
+    client = _client(alice)
+    response = client.post("/api/v1/control/kill-switch/", {"account": bobs["accounts"], "on": True}, format="json")
+    missing = client.post("/api/v1/control/kill-switch/", {"account": 10**9, "on": True}, format="json")
+    assert response.status_code == missing.status_code == 400
+    assert response.json()["account"] == [m.replace(str(10**9), str(bobs["accounts"])) for m in missing.json()["account"]]
     assert not RiskState.objects.get(account_id=bobs["accounts"]).kill_switch
     assert not AuditLog.objects.filter(action__startswith="kill_switch").exists()
+
+
+def test_an_admin_sets_the_kill_switch_of_any_account(two_traders):
+    (_, _), (_, bobs) = two_traders
+    response = _client(_user_with_role("admin")).post("/api/v1/control/kill-switch/",
+                                                       {"account": bobs["accounts"], "on": True}, format="json")
+    assert response.status_code == 200 and RiskState.objects.get(account_id=bobs["accounts"]).kill_switch

@@ -18,13 +18,7 @@ from django.contrib.auth import get_user_model
 from rest_framework.authtoken.models import Token
 
 from bench.api import PROXY_HEADERS, ROOT, live_server
-
-
-def database_url(db: dict) -> str:
-    """The DATABASE_URL of a Django DATABASES entry (the test database, seen by the server process)."""
-    auth = db["USER"] + (f":{db['PASSWORD']}" if db.get("PASSWORD") else "")
-    return f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
-
+from tests.apps.api.conftest import database_url
 
 # Start/stop would open venue connections from the server (covered in test_market.py and
 # test_control.py); readiness answers 503 with a broker that has no worker (covered in test_health.py).
