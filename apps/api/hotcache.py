@@ -11,6 +11,7 @@ import logging
 
 from django.conf import settings
 from django.core.cache import cache
+from redis.exceptions import RedisError
 
 from apps.api.throttling import redis_client
 
@@ -30,7 +31,7 @@ def page_get(key: str) -> bytes | None:
         return cache.get(key)
     try:
         return redis_client(settings.REDIS_URL).get(key)
-    except OSError as exc:  # redis.ConnectionError / TimeoutError are OSErrors
+    except (RedisError, OSError) as exc:  # redis-py's ConnectionError / TimeoutError are RedisErrors
         logger.warning("page cache get failed: %s", exc)
         return None
 
@@ -42,7 +43,7 @@ def page_set(key: str, body: bytes, *, ttl_s: float) -> None:
         return
     try:
         redis_client(settings.REDIS_URL).set(key, body, px=max(1, round(ttl_s * 1000)))
-    except OSError as exc:
+    except (RedisError, OSError) as exc:
         logger.warning("page cache set failed: %s", exc)
 
 

@@ -101,3 +101,15 @@ def test_an_admin_creates_an_instrument_and_a_trader_may_not(as_admin, as_trader
     assert response.status_code == 201 and response.json()["bucket_count"] == 20
     assert AuditLog.objects.filter(action="instrument.create", target_id=str(response.json()["id"])).exists()
     assert as_admin.delete(f"/api/v1/instruments/{response.json()['id']}/").status_code == 405
+
+
+def test_the_page_cache_steps_aside_when_redis_does_not_answer(settings, caplog):
+    """The hot cache is optional: an unreachable Redis (a closed loopback port) is a miss and a
+    skipped write, logged, never an error for the request."""
+    from apps.api.hotcache import page_get, page_key, page_set
+
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"
+    key = page_key(name="candles", url="http://testserver/api/v1/candles/?limit=50")
+    assert page_get(key) is None
+    page_set(key, b"{}", ttl_s=1)
+    assert "page cache get failed" in caplog.text and "page cache set failed" in caplog.text
