@@ -135,7 +135,10 @@ def decisions_copy(decisions: list[Decision], ids: list[int] | None = None) -> N
     backtest's writes. Same rows: ``inputs`` goes in as JSON text (Postgres stores jsonb
     canonically, so key order and spacing do not matter). One statement, so all or none are
     stored; raises django.db.IntegrityError (a decision already stored for the same account,
-    instrument and second) like ``bulk_create``."""
+    instrument and second) like ``bulk_create``. On SQLite (the embedded default) it is ``bulk_create``."""
+    if connection.vendor != "postgresql":  # the embedded default (SQLite): no COPY; bulk_create sets the keys
+        Decision.objects.bulk_create(decisions)
+        return
     ids = ids if ids is not None else []
     table = Decision._meta.db_table
     columns = ", ".join(_DECISION_COLUMNS)
