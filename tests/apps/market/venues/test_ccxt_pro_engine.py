@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import random
 import threading
+import time
 from decimal import Decimal
 
 import pytest
@@ -35,7 +36,24 @@ def instruments():
                                       tick_size=Decimal("0.1"), bucket_width=Decimal("10"))]
 
 
+def _wait_past_the_first_closed_minute(bybit, timeout_s: float = 60.0) -> None:
+    """Let the stand-in's replay pass the end of the first recorded 1m candle of every symbol.
+
+    The start-up backfill asks for the candles closed before the minute of the session's first
+    event, and the stand-in streams from where its replay clock stands when the client connects;
+    on a busy machine the first event could fall inside the recording's first minute, and then no
+    recorded candle is closed yet."""
+    frames = bybit.server.recording.frames
+    boundary = max(min(c["start"] for _, _, m in frames if m["topic"] == f"kline.1.{symbol}" for c in m["data"])
+                   for symbol in SYMBOLS) + 60_000
+    deadline = time.monotonic() + timeout_s
+    while not any(m.get("ts", 0) >= boundary + 1000 for m in bybit.server.produced[-100:]):
+        assert time.monotonic() < deadline, f"the stand-in did not reach {boundary} within {timeout_s} s"
+        time.sleep(0.05)
+
+
 def test_the_engine_runs_on_a_bybit_venue_with_snapshot_books(bybit, instruments):
+    _wait_past_the_first_closed_minute(bybit)
     venue = CcxtProVenue(venue="bybit", symbols=SYMBOLS, endpoints=bybit.endpoints, rng=random.Random(1),
                          config=StreamConfig(backoff=Backoff(0.05, 0.5), idle_timeout_s=5.0, stable_after_s=0.5))
     engine = Engine(venue=venue, accounts=[])
