@@ -11,4 +11,4 @@ RUN python -m ml.market.native
 # Production (DJANGO_DEBUG=false) serves static files from STATIC_ROOT (whitenoise, no finder scan).
 RUN python manage.py collectstatic --noinput
 EXPOSE 8000
-CMD ["uvicorn", "gogo.asgi:application", "--host", "0.0.0.0", "--port", "8000", "--lifespan", "on"]
+CMD ["uvicorn", "gogo.asgi:application", "--host", "0.0.0.0", "--port", "8000", "--lifespan", "on", "--ws", "websockets-sansio"]

@@ -36,6 +36,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 CLIENTS, DURATION_S, SETTLE_S, WORKERS = 500, 30, 3, 2
 GROUP = "dashboard"  # apps.pipeline.runner.GROUP
+# uvicorn's websocket implementation, as in docker-compose.yml's web service and scripts/run.sh. Measured here
+# (500 clients, 30 s, load < 0.7): "websockets-sansio" p99 208 / 240 / 148 ms, uvicorn's default legacy
+# "websockets" 223 / 244 / 245 / 242 ms. GOGO_BENCH_WS_IMPL=websockets compares.
+WS_IMPL = "websockets-sansio"
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/gogo_bench"
 
 
@@ -69,7 +73,7 @@ def _server(env: dict[str, str], workers: int):
     """uvicorn on ``gogo.asgi`` (lifespan off) on a free port; yields the port once it listens."""
     port = _free_port()
     cmd = [sys.executable, "-m", "uvicorn", "gogo.asgi:application", "--host", "127.0.0.1", "--port", str(port),
-           "--workers", str(workers), "--lifespan", "off", "--log-level", "warning", "--no-access-log"]
+           "--workers", str(workers), "--lifespan", "off", "--ws", os.environ.get("GOGO_BENCH_WS_IMPL", WS_IMPL), "--log-level", "warning", "--no-access-log"]
     process = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 60
@@ -234,7 +238,8 @@ def bench_ws(clients: int = CLIENTS, duration_s: int = DURATION_S, layer: str = 
     dropped = result["expected"] - result["received"]
     name = "ws_fanout" if layer == "settings" else f"ws_fanout_{layer}"
     backend = "RedisPubSubChannelLayer" if layer == "pubsub" else "RedisChannelLayer (gogo.settings)"
-    print(f"{name}_setup: {clients} clients (one asyncio process, websockets), uvicorn {workers} workers, DEBUG off, "
+    impl = os.environ.get("GOGO_BENCH_WS_IMPL", WS_IMPL)
+    print(f"{name}_setup: {clients} clients (one asyncio process, websockets), uvicorn {workers} workers --ws {impl}, DEBUG off, "
           f"{backend}, 1 tick/s for {duration_s} s, {os.cpu_count()} cores shared by clients, server, Redis, Postgres")
     print(f"{name}_connect: {clients} clients in {result['connect_s']:.1f} s")
     worst = latencies_ms.max() if len(latencies_ms) else float("nan")

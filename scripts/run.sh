@@ -26,4 +26,4 @@ if [ -n "${CELERY_BROKER_URL:-}" ]; then
 fi
 echo "gogo: http://${GOGO_HOST:-127.0.0.1}:${GOGO_PORT:-8000}/  (replay speed ${GOGO_REPLAY_SPEED:-1}x)"
 GOGO_AUTOSTART="${GOGO_AUTOSTART:-streams}" $BIN/uvicorn gogo.asgi:application \
-  --host "${GOGO_HOST:-127.0.0.1}" --port "${GOGO_PORT:-8000}" --lifespan on --log-level info
+  --host "${GOGO_HOST:-127.0.0.1}" --port "${GOGO_PORT:-8000}" --lifespan on --ws websockets-sansio --log-level info

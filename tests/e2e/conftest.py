@@ -139,7 +139,8 @@ def live_server_url(transactional_db, isolated_redis) -> Iterator[str]:
     from gogo.asgi import application
 
     port = _free_port()
-    config = uvicorn.Config(application, host="127.0.0.1", port=port, lifespan="on", log_level="warning")
+    config = uvicorn.Config(application, host="127.0.0.1", port=port, lifespan="on", ws="websockets-sansio",
+                            log_level="warning")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name="uvicorn-e2e", daemon=True)
     thread.start()
