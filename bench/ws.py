@@ -73,7 +73,8 @@ def _server(env: dict[str, str], workers: int):
     """uvicorn on ``gogo.asgi`` (lifespan off) on a free port; yields the port once it listens."""
     port = _free_port()
     cmd = [sys.executable, "-m", "uvicorn", "gogo.asgi:application", "--host", "127.0.0.1", "--port", str(port),
-           "--workers", str(workers), "--lifespan", "off", "--ws", os.environ.get("GOGO_BENCH_WS_IMPL", WS_IMPL), "--log-level", "warning", "--no-access-log"]
+           "--workers", str(workers), "--lifespan", "off", "--ws", os.environ.get("GOGO_BENCH_WS_IMPL", WS_IMPL),
+           "--log-level", "warning", "--no-access-log"]
     process = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 60
