@@ -37,8 +37,9 @@ ROOT = Path(__file__).resolve().parent.parent
 CLIENTS, DURATION_S, SETTLE_S, WORKERS = 500, 30, 3, 2
 GROUP = "dashboard"  # apps.pipeline.runner.GROUP
 # uvicorn's websocket implementation, as in docker-compose.yml's web service and scripts/run.sh. Measured here
-# (500 clients, 30 s, load < 0.7): "websockets-sansio" p99 208 / 240 / 148 ms, uvicorn's default legacy
-# "websockets" 223 / 244 / 245 / 242 ms. GOGO_BENCH_WS_IMPL=websockets compares.
+# (500 clients, 30 s, load < 0.9, 2026-12-05): "websockets-sansio" p99 208 / 240 / 148 / 215 / 160 ms (median
+# 208), uvicorn's default legacy "websockets" 223 / 244 / 245 / 242 / 161 ms (median 242); run-to-run noise
+# is as large as the difference. GOGO_BENCH_WS_IMPL=websockets compares.
 WS_IMPL = "websockets-sansio"
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/gogo_bench"
 
