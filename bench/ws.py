@@ -70,11 +70,12 @@ def _free_port() -> int:
 
 
 @contextmanager
-def _server(env: dict[str, str], workers: int):
-    """uvicorn on ``gogo.asgi`` (lifespan off) on a free port; yields the port once it listens."""
+def _server(env: dict[str, str], workers: int, impl: str = WS_IMPL):
+    """uvicorn on ``gogo.asgi`` (lifespan off, websocket implementation ``impl``) on a free port;
+    yields the port once it listens."""
     port = _free_port()
     cmd = [sys.executable, "-m", "uvicorn", "gogo.asgi:application", "--host", "127.0.0.1", "--port", str(port),
-           "--workers", str(workers), "--lifespan", "off", "--ws", os.environ.get("GOGO_BENCH_WS_IMPL", WS_IMPL),
+           "--workers", str(workers), "--lifespan", "off", "--ws", impl,
            "--log-level", "warning", "--no-access-log"]
     process = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
@@ -220,6 +221,7 @@ def bench_ws(clients: int = CLIENTS, duration_s: int = DURATION_S, layer: str = 
         except psycopg.OperationalError as exc:
             print(f"ws_fanout_latency: skipped (Postgres unreachable: {type(exc).__name__})")
             return
+    impl = os.environ.get("GOGO_BENCH_WS_IMPL", WS_IMPL)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "GOGO_AUTOSTART"))}
     env.update(DATABASE_URL=database, REDIS_URL=redis, DJANGO_DEBUG="false", DJANGO_SETTINGS_MODULE="gogo.settings",
                DJANGO_SECRET_KEY=secrets.token_urlsafe(50), LOG_LEVEL="WARNING")  # one key: the session is signed with it
@@ -233,14 +235,13 @@ def bench_ws(clients: int = CLIENTS, duration_s: int = DURATION_S, layer: str = 
             Path(tmp, "bench_ws_pubsub_settings.py").write_text(PUBSUB_SETTINGS)
             env = {**env, "DJANGO_SETTINGS_MODULE": "bench_ws_pubsub_settings",
                    "PYTHONPATH": os.pathsep.join(filter(None, [tmp, str(ROOT), env.get("PYTHONPATH")]))}
-        with _server(env, workers) as port:
+        with _server(env, workers, impl) as port:
             result = asyncio.run(_run(port, cookie, redis, clients, duration_s, layer))
     latencies_ms = np.asarray(result["latencies"]) * 1000
     p50, p99 = (np.percentile(latencies_ms, [50, 99]) if len(latencies_ms) else (float("nan"), float("nan")))
     dropped = result["expected"] - result["received"]
     name = "ws_fanout" if layer == "settings" else f"ws_fanout_{layer}"
     backend = "RedisPubSubChannelLayer" if layer == "pubsub" else "RedisChannelLayer (gogo.settings)"
-    impl = os.environ.get("GOGO_BENCH_WS_IMPL", WS_IMPL)
     print(f"{name}_setup: {clients} clients (one asyncio process, websockets), uvicorn {workers} workers --ws {impl}, DEBUG off, "
           f"{backend}, 1 tick/s for {duration_s} s, {os.cpu_count()} cores shared by clients, server, Redis, Postgres")
     print(f"{name}_connect: {clients} clients in {result['connect_s']:.1f} s")
