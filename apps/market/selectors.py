@@ -23,15 +23,26 @@ def candle_list(*, instrument: Instrument, timeframe: str, end: datetime, limit:
     """The last ``limit`` candles with open_time < ``end``, oldest first, as ml Candle events."""
     rows = (
         Candle.objects.filter(instrument=instrument, timeframe=timeframe, open_time__lt=end)
-        .order_by("-open_time")[:limit]
+        .order_by("-open_time").values_list(*_EVENT_FIELDS)[:limit]
     )
-    return [_to_event(instrument.symbol, r) for r in reversed(list(rows))]
+    return [_row_to_event(instrument.symbol, r) for r in reversed(list(rows))]
 
 
 def candle_get(*, instrument: Instrument, timeframe: str, open_time: datetime) -> CandleEvent | None:
     """One stored candle or None."""
     row = Candle.objects.filter(instrument=instrument, timeframe=timeframe, open_time=open_time).first()
     return _to_event(instrument.symbol, row) if row else None
+
+
+_EVENT_FIELDS = ("timeframe", "open_time", "open", "high", "low", "close", "volume", "quote_volume", "trade_count")
+
+
+def _row_to_event(symbol: str, row: tuple) -> CandleEvent:
+    """A ``values_list(*_EVENT_FIELDS)`` row as an ml Candle event: no model instance is built
+    (reading the engine's 3,600 history candles as models took ~2x as long)."""
+    tf, open_time, o, h, low, c, v, qv, n = row
+    return CandleEvent(symbol, tf, datetime_to_ms(open_time), float(o), float(h), float(low), float(c), float(v),
+                       float(qv), n)
 
 
 def _to_event(symbol: str, r: Candle) -> CandleEvent:
@@ -83,8 +94,8 @@ def candle_range(*, instrument: Instrument, timeframe: str, start_ms: int, end_m
     from apps.market.convert import ms_to_datetime
 
     rows = Candle.objects.filter(instrument=instrument, timeframe=timeframe, open_time__gte=ms_to_datetime(start_ms),
-                                 open_time__lt=ms_to_datetime(end_ms)).order_by("open_time")
-    return [_to_event(instrument.symbol, r) for r in rows]
+                                 open_time__lt=ms_to_datetime(end_ms)).order_by("open_time").values_list(*_EVENT_FIELDS)
+    return [_row_to_event(instrument.symbol, r) for r in rows]
 
 
 def candle_open_times(*, instrument: Instrument, timeframe: str, start_ms: int, end_ms: int) -> set[int]:

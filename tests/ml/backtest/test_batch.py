@@ -67,6 +67,25 @@ def test_the_transformer_agrees_to_1e6_and_a_second_never_depends_on_its_batch(m
             assert full.probs == cut.probs
 
 
+def test_cob_windows_that_are_views_of_one_timeline_give_the_outputs_of_copies(models):
+    """The fast path's COB windows are views of one timeline, normalized once per frame
+    (``_NormalizedCob``): the same outputs, bit for bit, as windows handed over as copies."""
+    xs = inputs(40, seed=3)
+    rng = np.random.default_rng(4)
+    timeline = np.abs(rng.normal(0, 5e4, (300 + len(xs), COMPONENT_SHAPES["cob"][1]))).astype(np.float32)
+    timeline[::7] = 0.0  # empty frames: normalized to zeros
+    timeline[:, -5:] = rng.uniform(-1.5, 1.5, (len(timeline), 5))  # imbalances, clipped
+    for k, x in enumerate(xs):
+        x.components["cob"] = timeline[k + 1:k + 301]  # a view: window of the second k
+    copies = [BaseDataInput(x.symbol, x.reference_symbol, x.ts,
+                            {**x.components, "cob": x.components["cob"].copy()}, x.present) for x in xs]
+    assert xs[3].components["cob"].base is timeline and copies[3].components["cob"].base is None
+    views, copied = predict_many("transformer", models["transformer"], xs), \
+        predict_many("transformer", models["transformer"], copies)
+    for a, b in zip(views, copied, strict=True):
+        assert a.probs == b.probs and np.array_equal(a.hidden, b.hidden)
+
+
 def test_a_frozen_book_answers_what_the_book_answered():
     book = OrderBook()
     book.apply_levels([(100.0, 1.0), (99.5, 2.0), (99.0, 3.0)], [(100.5, 1.5), (101.0, 2.5)])
