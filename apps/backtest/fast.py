@@ -37,10 +37,12 @@ rather than bit for bit (``ml.backtest.batch``).
 from __future__ import annotations
 
 import dataclasses
+import gc
 import json
 import logging
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -176,6 +178,23 @@ class Tick:
     slow: dict | None = None  # component -> (values, present) of the 1m/1h/1d windows at this second
 
 
+@contextmanager
+def _gc_frozen() -> Iterator[None]:
+    """Freeze the garbage collector's view of the process meanwhile (``gc.freeze``, then
+    ``gc.unfreeze``): the objects alive before the run (Django, torch, the models)
+    and the market tape once read (~16,000 seconds' objects) are moved to the permanent
+    generation, so the run's own full collections do not scan them again. Measured: one full
+    collection over the ~350,000 objects of a backtest process took 0.15 s, a quarter of a warm
+    run of the recorded session. Objects that die are still freed (reference counting) and the
+    run's own objects are collected as usual; cycles among the frozen objects wait until the
+    unfreeze. ``_market_seconds`` freezes again once the tape is read."""
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+
+
 def run_fast(engine, *, on_second: Callable[[int], None], chunk: int = CHUNK_SECONDS, threads: int | None = None) -> dict:
     """Drive ``engine`` (an ``apps.pipeline.engine.Engine`` with its session set) to the end of its
     session by chunks; ``on_second(ts)`` is called after each second's trading step, as
@@ -201,23 +220,24 @@ def run_fast(engine, *, on_second: Callable[[int], None], chunk: int = CHUNK_SEC
     timings = dict.fromkeys(("market", "inputs", "inference", "trading"), 0.0)
     started = time.perf_counter()
     try:
-        ticks: list[Tick] = []
-        for second in _market_seconds(engine):
-            t0 = time.perf_counter()
-            if engine.first_ts is None:
-                engine._start(second.ts)
-                engine.desk = BacktestDesk(instrument=engine.traded, config=engine.config)
-            ticks.append(_replay(engine, second))
-            timings["inputs"] += time.perf_counter() - t0
-            if len(ticks) >= chunk:
+        with _gc_frozen():
+            ticks: list[Tick] = []
+            for second in _market_seconds(engine):
+                t0 = time.perf_counter()
+                if engine.first_ts is None:
+                    engine._start(second.ts)
+                    engine.desk = BacktestDesk(instrument=engine.traded, config=engine.config)
+                ticks.append(_replay(engine, second))
+                timings["inputs"] += time.perf_counter() - t0
+                if len(ticks) >= chunk:
+                    _trade_chunk(engine, ticks, on_second, timings)
+                    ticks = []
+            if ticks:
                 _trade_chunk(engine, ticks, on_second, timings)
-                ticks = []
-        if ticks:
-            _trade_chunk(engine, ticks, on_second, timings)
-        if engine.last_ts is not None:
-            t0 = time.perf_counter()
-            engine.desk.close(now_ms=engine.last_ts)
-            timings["trading"] += time.perf_counter() - t0
+            if engine.last_ts is not None:
+                t0 = time.perf_counter()
+                engine.desk.close(now_ms=engine.last_ts)
+                timings["trading"] += time.perf_counter() - t0
     finally:
         torch.set_num_threads(previous)
     timings["market"] = time.perf_counter() - started - sum(timings.values())
@@ -260,6 +280,7 @@ def _market_seconds(engine) -> Iterator[TapeSecond]:
     tape = tape_get(key, end_ms, cache_dir)
     engine.market_tape = "warm" if tape is not None else "cold"
     if tape is not None:
+        gc.freeze()  # the tape's objects too (_gc_frozen)
         yield from tape.replay(end_ms)
         return
     tape, complete = MarketTape(key, covered_to_ms=end_ms), True

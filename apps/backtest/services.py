@@ -19,7 +19,10 @@ from __future__ import annotations
 
 import functools
 import gzip
+import hashlib
+import json
 import logging
+import os
 import time
 from collections.abc import Callable
 from datetime import datetime
@@ -41,6 +44,7 @@ from ml.market.recording import to_ns
 logger = logging.getLogger(__name__)
 
 BACKTEST_USER = "gogo-backtest"
+PROGRESS_EVERY_S = 0.5  # wall seconds between stored progress updates (one UPDATE each)
 FAST, PER_SECOND = "fast", "per_second"  # params["path"]: apps.backtest.fast (default) or Engine.run
 Progress = Callable[[float, str], None]
 InputHook = Callable[..., object]  # (inputs: BaseDataInput, next_second: SecondResult | None) -> BaseDataInput
@@ -78,9 +82,10 @@ def backtest_run(*, source: str = BacktestRun.Source.ORDERBOOK, start: datetime 
     ``params``: ``recordings`` (list of file paths; default the 2024-08-08/09 spot session);
     ``path``: "fast" (default: chunked replay, batch inference, buffered writes, ``apps.backtest.fast``)
     or "per_second" (``Engine.run``, one second at a time, as live; same order log, slower).
-    ``progress(fraction 0..1, message)`` is called about every 30 exchange seconds and the fraction
-    is stored on the run. ``input_hook`` is for tests only (the look-ahead check's leaky feature):
-    it receives each second's BaseDataInput and the *next* second, and returns the input to use.
+    ``progress(fraction 0..1, message)`` is called at most every PROGRESS_EVERY_S wall seconds (at
+    an exchange second divisible by 30) and the fraction is stored on the run. ``input_hook`` is
+    for tests only (the look-ahead check's leaky feature): it receives each second's BaseDataInput
+    and the *next* second, and returns the input to use.
     The walk-forward source (``apps.backtest.walk_forward``; ``params`` folds, model, epochs,
     window_days) trains on window k and tests on window k + 1 of the candle history.
     The candle-only source (``apps.backtest.candles``) covers [start, end) of the stored 1m/1h/1d
@@ -126,8 +131,9 @@ def recordings_of(run: BacktestRun) -> dict[str, list[Path]]:
 
 def recording_span_ms(paths: list[Path]) -> tuple[int, int]:
     """(first, last) receive time (ms since epoch) of recorded stream files (``<ts> <json>`` lines,
-    gzip), from the first line of the first file and the last line of the last one. Remembered
-    per file path, size and modification time (reading a whole gzip file takes ~0.3 s)."""
+    gzip), from the first line of the first file and the last line of the last one. Reading a whole
+    gzip file takes ~0.2 s, so the span is remembered per file path, size and modification time:
+    in memory and in GOGO_VAR_DIR/cache (``span-*.json``; an unreadable one is read again)."""
     def stat(path: Path) -> tuple:
         st = Path(path).stat()
         return str(path), st.st_size, st.st_mtime_ns
@@ -137,12 +143,25 @@ def recording_span_ms(paths: list[Path]) -> tuple[int, int]:
 
 @functools.lru_cache(maxsize=32)
 def _span_ms(first_file: tuple, last_file: tuple) -> tuple[int, int]:
+    memo = Path(settings.GOGO_VAR_DIR) / "cache" / \
+        f"span-{hashlib.sha256(repr((first_file, last_file)).encode()).hexdigest()[:24]}.json"
+    try:
+        first, last = json.loads(memo.read_text())
+        return int(first), int(last)
+    except (OSError, ValueError, TypeError):
+        pass
+
     def heads(path: str) -> list[bytes]:
         with gzip.open(path, "rb") as fh:
             return [line.split(b" ", 1)[0] for line in fh if line.strip()]
 
     first, last = heads(first_file[0]), heads(last_file[0])
-    return to_ns(int(first[0])) // 1_000_000, to_ns(int(last[-1])) // 1_000_000
+    span = to_ns(int(first[0])) // 1_000_000, to_ns(int(last[-1])) // 1_000_000
+    memo.parent.mkdir(parents=True, exist_ok=True)
+    tmp = memo.with_suffix(f".{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(span))
+    tmp.replace(memo)  # atomic: a concurrent reader sees no half-written file
+    return span
 
 
 class _TruncatedSession:
@@ -210,9 +229,10 @@ def _run_engine(run: BacktestRun, progress: Progress | None, input_hook: InputHo
         engine.input_hook = lambda inputs: input_hook(inputs, peek.next)
     series: dict[str, list] = {"ts": [], "mid": [], "equity": [], "position": []}
     opened = False
+    reported = time.monotonic()
 
     def on_second(ts: int) -> None:
-        nonlocal opened
+        nonlocal opened, reported
         if not opened and (start_ms is None or ts + 1000 >= start_ms):
             _open(engine, account, ts)  # trades from the next second on
             opened = True
@@ -220,7 +240,8 @@ def _run_engine(run: BacktestRun, progress: Progress | None, input_hook: InputHo
         if not opened:
             return
         _sample(series, engine, account, ts)
-        if ts // 1000 % 30 == 0:
+        if ts // 1000 % 30 == 0 and time.monotonic() - reported >= PROGRESS_EVERY_S:
+            reported = time.monotonic()
             _progress(run, progress, (ts - first_ms) / max(1, end_ms - first_ms), ts)
 
     cpu = time.process_time()
