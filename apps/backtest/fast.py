@@ -20,8 +20,9 @@ Per chunk of ``chunk`` exchange seconds:
 2. inference: every enabled model once over the chunk (``ml.backtest.batch.predict_many``);
 3. trading: second by second, the desk's mixture of experts, risk cycle, stops, decision and paper
    execution (``apps.trading.desk``) exactly as the engine calls them, through
-   :class:`BacktestDesk`, which buffers the decisions (one COPY, :func:`decisions_copy`, flushed
-   before any order so the order can reference its decision), reads the kill switch from memory
+   :class:`BacktestDesk`, which buffers the decisions (one COPY per chunk, :func:`decisions_copy`;
+   their keys are drawn ahead, so an order references its decision before the insert: the
+   foreign key is checked at commit), reads the kill switch from memory
    (a backtest account is never switched from outside) and stores the risk state once, at the
    end. Orders, fills, order events, risk events and positions are written as they happen, by
    the same services (they are rare: one per cooldown at most).
@@ -88,10 +89,15 @@ class BacktestDesk(TradingDesk):
         self.ids: list[int] = []  # decision ids drawn ahead (decisions_copy)
 
     def _decision_record(self, desk: AccountDesk, *, ts: int, result, prediction, inputs: dict) -> Decision:
+        """The decision, buffered with its primary key already drawn from the table's sequence, so
+        that an order can reference it before it is inserted: the foreign key is checked at commit
+        (Django creates it DEFERRABLE INITIALLY DEFERRED) and ``flush`` runs before the chunk's
+        transaction commits."""
         decision = Decision(account=desk.account, instrument=self.instrument, ts_event=ms_to_datetime(ts),
                             action=result.action, confidence=result.confidence, threshold=result.threshold,
                             prediction=prediction, reason=result.reason[:255], filter=result.filter,
                             inputs=inputs or {})
+        decision.pk = decision_ids_draw(self.ids, 1)[0]
         self.pending.append(decision)
         return decision
 
@@ -108,15 +114,16 @@ class BacktestDesk(TradingDesk):
     def _risk_state_save(self, desk: AccountDesk, ts: int) -> None:
         """Stored once by ``close``."""
 
-    def _send(self, desk: AccountDesk, intent, ts: int, price: float, book):
-        self.flush()  # the order's decision must exist first
-        return super()._send(desk, intent, ts, price, book)
-
     def flush(self) -> None:
-        """Insert the buffered decisions (their primary keys set, so an order can reference one)."""
+        """Insert the buffered decisions (one COPY); called before the chunk's transaction commits."""
         if self.pending:
             decisions_copy(self.pending, self.ids)
             self.pending = []
+
+    def _send(self, desk: AccountDesk, intent, ts: int, price: float, book):
+        if intent.decision is not None and intent.decision.pk is None:
+            self.flush()  # SQLite: no key drawn ahead, the order's decision is inserted first
+        return super()._send(desk, intent, ts, price, book)
 
     def close(self, *, now_ms: int) -> None:
         self.flush()
@@ -127,37 +134,49 @@ _DECISION_COLUMNS = ("id", "account_id", "instrument_id", "ts_event", "action", 
                      "prediction_id", "reason", "filter", "inputs")
 
 
+def decision_ids_draw(ids: list[int], n: int) -> list[int]:
+    """``n`` primary keys for new decisions, taken from the front of ``ids`` (a pool drawn earlier
+    from the table's id sequence with ``nextval``, as an insert draws them), topped up by one query
+    of at least ID_POOL ids when short. Unused ids are gaps in the sequence, as a rolled-back insert
+    leaves. On SQLite (the embedded default) there is no sequence: the keys are left to the insert
+    (``[None] * n``)."""
+    if connection.vendor != "postgresql":
+        return [None] * n
+    if len(ids) < n:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
+                           [Decision._meta.db_table, max(ID_POOL, n - len(ids))])
+            ids.extend(row[0] for row in cursor.fetchall())
+    mine = ids[:n]
+    del ids[:n]
+    return mine
+
+
 def decisions_copy(decisions: list[Decision], ids: list[int] | None = None) -> None:
     """Insert unsaved ``decisions`` with one ``COPY ... FROM STDIN`` and set their primary keys.
 
-    COPY returns no keys, so they come from the table's id sequence first (``nextval``, as an
-    insert draws them): from ``ids`` (a pool drawn earlier, consumed from the front; unused ids
-    are gaps in the sequence, as a rolled-back insert leaves) topped up by one query. ~10x cheaper
-    than ``bulk_create``, whose client-side quoting of the ``inputs`` JSON dominated the
-    backtest's writes. Same rows: ``inputs`` goes in as JSON text (Postgres stores jsonb
-    canonically, so key order and spacing do not matter). One statement, so all or none are
-    stored; raises django.db.IntegrityError (a decision already stored for the same account,
-    instrument and second) like ``bulk_create``. On SQLite (the embedded default) it is ``bulk_create``."""
+    COPY returns no keys, so a decision without one gets it first from ``ids``
+    (:func:`decision_ids_draw`). ~10x cheaper than ``bulk_create``, whose client-side quoting of
+    the ``inputs`` JSON dominated the backtest's writes. Same rows: ``inputs`` goes in as JSON text
+    (Postgres stores jsonb canonically, so key order and spacing do not matter). One statement, so
+    all or none are stored; raises django.db.IntegrityError (a decision already stored for the same
+    account, instrument and second) like ``bulk_create``. On SQLite (the embedded default) it is
+    ``bulk_create``."""
     if connection.vendor != "postgresql":  # the embedded default (SQLite): no COPY; bulk_create sets the keys
         Decision.objects.bulk_create(decisions)
         return
     ids = ids if ids is not None else []
+    missing = [d for d in decisions if d.pk is None]
+    for d, pk in zip(missing, decision_ids_draw(ids, len(missing)), strict=True):
+        d.pk = pk
     table = Decision._meta.db_table
     columns = ", ".join(_DECISION_COLUMNS)
-    with connection.cursor() as cursor:
-        if len(ids) < len(decisions):
-            cursor.execute("SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
-                           [table, max(ID_POOL, len(decisions) - len(ids))])
-            ids.extend(row[0] for row in cursor.fetchall())
-        mine = ids[:len(decisions)]
-        del ids[:len(decisions)]
-        with connection.wrap_database_errors, \
-                cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:  # noqa: S608 - our own names
-            for pk, d in zip(mine, decisions, strict=True):
-                copy.write_row((pk, d.account_id, d.instrument_id, d.ts_event, d.action, d.confidence, d.threshold,
-                                d.prediction_id, d.reason, d.filter, json.dumps(d.inputs)))
-    for pk, d in zip(mine, decisions, strict=True):
-        d.pk = pk
+    with connection.cursor() as cursor, connection.wrap_database_errors, \
+            cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:  # noqa: S608 - our own names
+        for d in decisions:
+            copy.write_row((d.pk, d.account_id, d.instrument_id, d.ts_event, d.action, d.confidence, d.threshold,
+                            d.prediction_id, d.reason, d.filter, json.dumps(d.inputs)))
+    for d in decisions:
         d._state.adding, d._state.db = False, "default"
 
 

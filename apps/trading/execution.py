@@ -91,7 +91,7 @@ class PaperExecutionClient:
 
     def poll(self, *, now_ms: int, book: BookView | None = None) -> list[Execution]:
         """Match the orders that reached the venue by ``now_ms`` against ``book``."""
-        if book is None:
+        if book is None or not self.matcher.open_orders():  # nothing to match: the levels are not read
             return []
         updates = self.matcher.on_book(now_ms, book.levels("bid", self.depth), book.levels("ask", self.depth))
         return [self._store(u, now_ms) for u in updates]

@@ -125,7 +125,8 @@ class PaperMatcher:
         if latency_ms < 0:
             raise ValueError(f"latency_ms must be >= 0, got {latency_ms}")
         self.taker_fee, self.maker_fee, self.latency_ms = taker_fee, maker_fee, latency_ms
-        self.orders: dict[str, PaperOrder] = {}
+        self.orders: dict[str, PaperOrder] = {}  # every order of the session (submit is idempotent on the id)
+        self._open: dict[str, PaperOrder] = {}  # the orders open when last looked at (open_orders)
 
     def submit(self, *, client_order_id: str, side: str, quantity: float, now_ms: int, order_type: str = "MARKET",
                price: float | None = None) -> PaperOrder:
@@ -139,7 +140,7 @@ class PaperMatcher:
             raise ValueError(f"quantity must be > 0 and a LIMIT needs a price > 0, got {quantity}, {price}")
         order = PaperOrder(client_order_id, side, order_type, quantity, price if order_type == "LIMIT" else None,
                            now_ms, now_ms + self.latency_ms)
-        self.orders[client_order_id] = order
+        self.orders[client_order_id] = self._open[client_order_id] = order
         return order
 
     def restore(self, order: PaperOrder) -> None:
@@ -149,6 +150,8 @@ class PaperMatcher:
             order.queue_ahead = None
             order.arrive_ms = 0
         self.orders[order.client_order_id] = order
+        if order.is_open:
+            self._open[order.client_order_id] = order
 
     def cancel(self, client_order_id: str) -> OrderUpdate | None:
         """Cancel an open order; None when unknown or already final (a cancel never fails loudly)."""
@@ -159,7 +162,13 @@ class PaperMatcher:
         return OrderUpdate(order, "CANCELED")
 
     def open_orders(self) -> list[PaperOrder]:
-        return [o for o in self.orders.values() if o.is_open]
+        """The open orders, oldest first. A final status is never left again, so the orders
+        found final are dropped from the open set here: the cost follows the open orders, not
+        every order of the session (a day's backtest sends ~1,600)."""
+        closed = [cid for cid, o in self._open.items() if not o.is_open]
+        for cid in closed:
+            del self._open[cid]
+        return list(self._open.values())
 
     def on_book(self, now_ms: int, bids: Sequence[tuple[float, float]], asks: Sequence[tuple[float, float]]
                 ) -> list[OrderUpdate]:

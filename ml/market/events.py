@@ -13,9 +13,20 @@ import numpy as np
 Level = tuple[float, float]  # (price, size in base units); size 0 deletes the level
 
 
+def _reduce_positional(self):
+    """Pickle an event as a call of its class with its fields in order. The default of a slots
+    dataclass restores each object through a Python-level ``__setstate__``, which took ~60% of
+    loading a backtest's market tape (~16,000 events; ``ml.backtest.market_tape``); a constructor
+    call loads ~2.4x faster. Every field is an ``__init__`` argument, so the object is the same."""
+    return type(self), tuple(getattr(self, name) for name in self.__slots__)
+
+
+
 @dataclass(frozen=True, slots=True)
 class Trade:
     """One exchange trade (Binance ``@trade``: ``t``, ``p``, ``q``, ``T``, ``m``)."""
+
+    __reduce__ = _reduce_positional
 
     symbol: str
     ts_event: int  # ms, trade time T
@@ -33,6 +44,8 @@ class OrderBookDelta:
     the futures ``pu`` (None on spot). Sizes are absolute, 0 deletes the level.
     """
 
+    __reduce__ = _reduce_positional
+
     symbol: str
     ts_event: int  # ms, event time E
     first_update_id: int
@@ -45,6 +58,8 @@ class OrderBookDelta:
 @dataclass(frozen=True, slots=True)
 class OrderBookSnapshot:
     """A REST depth snapshot (``lastUpdateId``, ``bids``, ``asks``; futures also ``E``)."""
+
+    __reduce__ = _reduce_positional
 
     symbol: str
     last_update_id: int
@@ -67,6 +82,8 @@ class StreamGap:
     ``ts_event`` is ``to_ms`` (where the gap sits in the stream's time order).
     """
 
+    __reduce__ = _reduce_positional
+
     symbol: str
     from_ms: int
     to_ms: int
@@ -80,6 +97,8 @@ class StreamGap:
 @dataclass(frozen=True, slots=True)
 class Candle:
     """One OHLCV candle. ``open_time`` in ms; ``timeframe`` one of 1s, 1m, 1h, 1d."""
+
+    __reduce__ = _reduce_positional
 
     symbol: str
     timeframe: str
@@ -109,6 +128,8 @@ class CobFrame:
     per-bucket moving averages of ``imbalance``, shape (2N+1,), matched by price bucket, not by
     index (``ml.market.cob.BucketImbalanceMA``); empty when not computed.
     """
+
+    __reduce__ = _reduce_positional
 
     symbol: str
     ts: int  # ms, start of the exchange second the frame closes
