@@ -5,7 +5,9 @@ model (samples/s) of the existing trainers on a small fixed sample, on 2 CPU thr
 Target (issue 7): >= 1,000 decisions/s (a day of 1 s decisions in under 90 s). Decisions = engine
 seconds that reached the decision step (the completeness gate lets the rest pass as skipped).
 Printed for the fast path (default; end to end, per CPU-second and per stage, with a cold and a
-warm market tape) and the per-second engine path, with each run's order-log hash and load average.
+warm market tape; steady state in one process; marginal: the second half of the session alone, the
+rate a day-long run approaches) and the per-second engine path, with each run's order-log hash and
+load average.
 Training samples/s: CNN and transformer = training samples x epochs / train_seconds; DQN =
 updates x batch size / train_seconds (samples drawn from the replay buffer per second).
 """
@@ -96,6 +98,12 @@ def bench_backtest_throughput() -> None:
     print(f"backtest_fast_steady_decisions_per_second: {steady['decisions'] / steady['wall']:.1f} decisions/s "
           f"({steady['decisions'] / steady['cpu']:.1f} per CPU-second; median of runs 1-{len(runs) - 1} in one "
           "process: no process start-up, tape in memory)")
+    half, full = _marginal_runs(4)
+    extra = full["decisions"] - half["decisions"]
+    print(f"backtest_fast_marginal_decisions_per_second: {extra / (full['wall'] - half['wall']):.1f} decisions/s "
+          f"({extra / (full['cpu'] - half['cpu']):.1f} per CPU-second; the last {extra} decisions of the session: "
+          f"median full run {full['wall']:.3f} s minus median run cut at {half['end']} {half['wall']:.3f} s; "
+          "the rate a long backtest approaches, without the per-run costs)")
     slow = _backtest("per_second")
     _print_run("per_second_path", slow)
     same = slow["order_log_sha256"] == cold["order_log_sha256"] == warm["order_log_sha256"] and \
@@ -110,6 +118,50 @@ def _in_process_runs(runs: int) -> list[dict]:
     cmd = [sys.executable, "-m", "bench.backtest", "in-process", str(runs)]
     out = subprocess.run(cmd, cwd=ROOT, check=True, capture_output=True, text=True).stdout
     return [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+
+
+def _marginal_runs(pairs: int) -> tuple[dict, dict]:
+    """``pairs`` runs cut halfway through the session and ``pairs`` full runs, alternating, in one
+    process (``python -m bench.backtest marginal N``); returns the median of each (wall, CPU) and
+    its decisions. Their difference is the cost of the session's second half alone: the per-run
+    costs (account, history, models, tape, report) cancel out."""
+    import statistics
+
+    cmd = [sys.executable, "-m", "bench.backtest", "marginal", str(pairs)]
+    out = subprocess.run(cmd, cwd=ROOT, check=True, capture_output=True, text=True).stdout
+    rows = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+    result = []
+    for kind in ("half", "full"):
+        mine = [r for r in rows if r["kind"] == kind]
+        result.append({"wall": statistics.median(r["wall"] for r in mine), "cpu": statistics.median(r["cpu"] for r in mine),
+                       "decisions": mine[0]["decisions"], "end": mine[0]["end"]})
+    return result[0], result[1]
+
+
+def _marginal_main(pairs: int) -> None:
+    import os as _os
+    import time
+
+    _os.environ.setdefault("DJANGO_SETTINGS_MODULE", "gogo.settings")
+    import django
+
+    django.setup()
+    from apps.backtest.services import backtest_run, recording_span_ms
+    from apps.market.convert import ms_to_datetime
+    from apps.pipeline.bootstrap import bootstrap
+    from apps.pipeline.runner import default_recordings
+
+    bootstrap()
+    first, last = recording_span_ms(default_recordings()["ETHUSDT"])
+    middle = ms_to_datetime((first + last) // 2 // 1000 * 1000)
+    backtest_run(params={"path": "fast"})  # warm-up: the tape in memory, the first torch calls
+    for _ in range(pairs):
+        for kind, end in (("half", middle), ("full", None)):
+            wall, cpu = time.perf_counter(), time.process_time()
+            run = backtest_run(params={"path": "fast"}, end=end)
+            wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+            print(json.dumps({"kind": kind, "wall": wall, "cpu": cpu, "decisions": run.summary["decisions"],
+                              "end": end.isoformat() if end else None}), flush=True)
 
 
 def _in_process_main(runs: int) -> None:
@@ -160,5 +212,7 @@ def bench_backtest() -> None:
 if __name__ == "__main__":
     if sys.argv[1:2] == ["in-process"]:
         _in_process_main(int(sys.argv[2]))
+    elif sys.argv[1:2] == ["marginal"]:
+        _marginal_main(int(sys.argv[2]))
     else:
         bench_backtest()

@@ -220,7 +220,8 @@ def run_fast(engine, *, on_second: Callable[[int], None], chunk: int = CHUNK_SEC
     ``Engine.run`` yields. The engine's desk is a :class:`BacktestDesk`. Torch uses ``threads``
     intra-op threads meanwhile (default GOGO_INFERENCE_THREADS, 1; restored after): measured on
     the 2-core machine shared with other processes, 2 threads ran the batch of 256 transformer
-    inputs 2.5x slower and the batch-1 CNN 9x slower than 1 thread (spinning OpenMP threads).
+    inputs 2.5x slower and the batch-1 CNN 9x slower than 1 thread (spinning OpenMP threads); on
+    the idle machine 2 threads saved ~0.015 s of a 0.45 s run, within the noise.
 
     The models run in this thread: a background inference thread a chunk behind the replay was
     measured 2-3x slower end to end (the trading step's Python and the models' Python parts
