@@ -30,8 +30,9 @@ def candle_list(*, instrument: Instrument, timeframe: str, end: datetime, limit:
 
 def candle_get(*, instrument: Instrument, timeframe: str, open_time: datetime) -> CandleEvent | None:
     """One stored candle or None."""
-    row = Candle.objects.filter(instrument=instrument, timeframe=timeframe, open_time=open_time).first()
-    return _to_event(instrument.symbol, row) if row else None
+    row = Candle.objects.filter(instrument=instrument, timeframe=timeframe, open_time=open_time) \
+        .values_list(*_EVENT_FIELDS).first()
+    return _row_to_event(instrument.symbol, row) if row else None
 
 
 _EVENT_FIELDS = ("timeframe", "open_time", "open", "high", "low", "close", "volume", "quote_volume", "trade_count")
@@ -43,13 +44,6 @@ def _row_to_event(symbol: str, row: tuple) -> CandleEvent:
     tf, open_time, o, h, low, c, v, qv, n = row
     return CandleEvent(symbol, tf, datetime_to_ms(open_time), float(o), float(h), float(low), float(c), float(v),
                        float(qv), n)
-
-
-def _to_event(symbol: str, r: Candle) -> CandleEvent:
-    return CandleEvent(
-        symbol, r.timeframe, datetime_to_ms(r.open_time), float(r.open), float(r.high), float(r.low),
-        float(r.close), float(r.volume), float(r.quote_volume), r.trade_count,
-    )
 
 
 def cob_frame_list(*, instrument: Instrument, start: datetime, end: datetime) -> list[CobFrame]:

@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 from ml.features.base_input import BaseDataInput, IncompleteInputError, InputError
-from ml.features.normalize import normalize_candles, normalize_cob
+from ml.features.normalize import normalize_cob
 from ml.models import transformer
 from ml.models.device import model_device
 from ml.models.output import ModelOutput
@@ -115,11 +115,10 @@ def _transformer_many(model: transformer.FrameTransformer, inputs: Sequence[Base
         start = time.perf_counter()
         # Always a full batch (zero rows pad the last one): a row's result then never depends on
         # how many seconds share its batch (a truncated run must decide as the full run did).
-        tokens = torch.from_numpy(np.concatenate([
-            normalize_candles(_padded([inputs[i].components["primary_1s"][-t:] for i in idx])),
-            normalize_candles(_padded([inputs[i].components["reference_1s"][-t:] for i in idx])),
-            _padded([cob.tail(inputs[i].components["cob"], t) for i in idx]),
-        ], axis=-1))  # (B, T, 97): transformer.sequence_tokens, the COB rows normalized once per frame
+        tails = {n: _padded([inputs[i].components[n][-t:] for i in idx]) for n in ("primary_1s", "reference_1s")}
+        # normalized once per frame; the zero rows that pad the batch are normalize_cob of zeros
+        tails["cob"] = _padded([cob.tail(inputs[i].components["cob"], t) for i in idx])
+        tokens = torch.from_numpy(transformer.sequence_tokens(tails, t, cob_normalized=True))  # (B, T, 97)
         with torch.inference_mode():
             logits, returns, hidden = model(tokens.to(device))
             probs = torch.softmax(logits, dim=-1).double().cpu().numpy()  # (B, 3)

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ml.backtest.batch import FrozenBook
-from ml.market.events import _reduce_positional
+from ml.market.events import reduce_positional
 
 logger = logging.getLogger(__name__)
 
@@ -50,7 +50,7 @@ class TapeSecond:
     book: FrozenBook | None  # the traded symbol's book at the close (None: not synced)
     sync_gaps: dict[str, int]  # symbol -> synchronizer gaps so far
 
-    __reduce__ = _reduce_positional  # loads faster than the slots dataclass default
+    __reduce__ = reduce_positional  # loads faster than the slots dataclass default
 
 
 @dataclass

@@ -13,7 +13,7 @@ import numpy as np
 Level = tuple[float, float]  # (price, size in base units); size 0 deletes the level
 
 
-def _reduce_positional(self):
+def reduce_positional(self):
     """Pickle an event as a call of its class with its fields in order. The default of a slots
     dataclass restores each object through a Python-level ``__setstate__``, which took ~60% of
     loading a backtest's market tape (~16,000 events; ``ml.backtest.market_tape``); a constructor
@@ -21,12 +21,11 @@ def _reduce_positional(self):
     return type(self), tuple(getattr(self, name) for name in self.__slots__)
 
 
-
 @dataclass(frozen=True, slots=True)
 class Trade:
     """One exchange trade (Binance ``@trade``: ``t``, ``p``, ``q``, ``T``, ``m``)."""
 
-    __reduce__ = _reduce_positional
+    __reduce__ = reduce_positional
 
     symbol: str
     ts_event: int  # ms, trade time T
@@ -44,7 +43,7 @@ class OrderBookDelta:
     the futures ``pu`` (None on spot). Sizes are absolute, 0 deletes the level.
     """
 
-    __reduce__ = _reduce_positional
+    __reduce__ = reduce_positional
 
     symbol: str
     ts_event: int  # ms, event time E
@@ -59,7 +58,7 @@ class OrderBookDelta:
 class OrderBookSnapshot:
     """A REST depth snapshot (``lastUpdateId``, ``bids``, ``asks``; futures also ``E``)."""
 
-    __reduce__ = _reduce_positional
+    __reduce__ = reduce_positional
 
     symbol: str
     last_update_id: int
@@ -82,7 +81,7 @@ class StreamGap:
     ``ts_event`` is ``to_ms`` (where the gap sits in the stream's time order).
     """
 
-    __reduce__ = _reduce_positional
+    __reduce__ = reduce_positional
 
     symbol: str
     from_ms: int
@@ -98,7 +97,7 @@ class StreamGap:
 class Candle:
     """One OHLCV candle. ``open_time`` in ms; ``timeframe`` one of 1s, 1m, 1h, 1d."""
 
-    __reduce__ = _reduce_positional
+    __reduce__ = reduce_positional
 
     symbol: str
     timeframe: str
@@ -129,7 +128,7 @@ class CobFrame:
     index (``ml.market.cob.BucketImbalanceMA``); empty when not computed.
     """
 
-    __reduce__ = _reduce_positional
+    __reduce__ = reduce_positional
 
     symbol: str
     ts: int  # ms, start of the exchange second the frame closes

@@ -138,12 +138,14 @@ class FrameTransformer(nn.Module):
         return self.classifier(hidden), self.returns(hidden), hidden
 
 
-def sequence_tokens(components: dict[str, np.ndarray], seq_len: int) -> np.ndarray:
+def sequence_tokens(components: dict[str, np.ndarray], seq_len: int, *, cob_normalized: bool = False) -> np.ndarray:
     """Normalized tokens from raw component windows.
 
     Args:
         components: primary_1s (..., >=T, 5), reference_1s (..., >=T, 5), cob (..., >=T, 87),
             raw values as in BaseDataInput; only the last ``seq_len`` rows are read.
+        cob_normalized: the cob rows are ``normalize_cob`` output already (it works row by row,
+            so a caller may normalize each frame once for many windows: ``ml.backtest.batch``).
 
     Returns:
         float32 (..., T, 97): normalize_candles of each candle tail | normalize_cob of the COB tail.
@@ -151,7 +153,7 @@ def sequence_tokens(components: dict[str, np.ndarray], seq_len: int) -> np.ndarr
     return np.concatenate([
         normalize_candles(components["primary_1s"][..., -seq_len:, :]),
         normalize_candles(components["reference_1s"][..., -seq_len:, :]),
-        normalize_cob(components["cob"][..., -seq_len:, :]),
+        components["cob"][..., -seq_len:, :] if cob_normalized else normalize_cob(components["cob"][..., -seq_len:, :]),
     ], axis=-1)
 
 
