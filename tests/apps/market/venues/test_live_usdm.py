@@ -53,5 +53,10 @@ def test_the_usdm_venue_streams_resyncs_on_a_broken_pu_chain_and_builds_the_reco
         expected = second_candles(replay.server.recorded_trades(symbol), symbol)
         candles = [r.candles[symbol] for r in results if symbol in r.candles]
         assert len(candles) >= 8 and candles == [expected[c.open_time] for c in candles]
-    assert all(len(r.frames) == 2 for r in results[2:])
+    assert all("BTCUSDT" in r.frames for r in results[2:])
+    # ETH has no frame while it resyncs: the REST snapshot is taken at the venue's "now", which can
+    # be ahead of the consumer by more than a second under load, and the book is synced again only
+    # once the consumer reaches the diff that continues the snapshot. One run, after the drop.
+    unsynced = [k for k, r in enumerate(results) if k >= 2 and "ETHUSDT" not in r.frames]
+    assert not unsynced or (unsynced[0] > 3 and unsynced == list(range(unsynced[0], unsynced[-1] + 1))), unsynced
     assert replay.server.stats["rest_requests"] >= 3  # /fapi/v1/depth: 2 first snapshots + the resync
