@@ -62,21 +62,24 @@ def risk_check_order(
 
 
 def risk_event_record(*, account: TradingAccount, kind: str, rule: str, reason: str, ts_event_ms: int,
-                      instrument: Instrument | None = None, order: Order | None = None) -> RiskEvent:
-    """Store one risk event (idempotent per order and rule when ``order`` is given)."""
+                      instrument: Instrument | None = None, order: Order | None = None,
+                      new_order: bool = False) -> RiskEvent:
+    """Store one risk event (idempotent per order and rule when ``order`` is given; ``new_order``:
+    the order was created in this transaction, so it has no event yet and none is looked up)."""
     fields = {"account": account, "instrument": instrument, "kind": kind, "reason": reason[:255],
               "ts_event": ms_to_datetime(ts_event_ms)}
-    if order is not None:
+    if order is not None and not new_order:
         event, _ = RiskEvent.objects.get_or_create(order=order, rule=rule, defaults=fields)
         return event
-    return RiskEvent.objects.create(rule=rule, **fields)
+    return RiskEvent.objects.create(rule=rule, order=order, **fields)
 
 
-def risk_event_record_rejection(*, order: Order, verdict, ts_event_ms: int) -> RiskEvent:
-    """Store why an order was rejected (idempotent per order and rule)."""
+def risk_event_record_rejection(*, order: Order, verdict, ts_event_ms: int, new_order: bool = False) -> RiskEvent:
+    """Store why an order was rejected (idempotent per order and rule; ``new_order``: see
+    :func:`risk_event_record`)."""
     logger.info("order %s rejected: %s", order.client_order_id, verdict.reason)
     return risk_event_record(account=order.account, instrument=order.instrument, order=order, kind=RiskEvent.Kind.REJECTED,
-                             rule=verdict.rule, reason=verdict.reason, ts_event_ms=ts_event_ms)
+                             rule=verdict.rule, reason=verdict.reason, ts_event_ms=ts_event_ms, new_order=new_order)
 
 
 def risk_state_get(*, account: TradingAccount) -> RiskState:

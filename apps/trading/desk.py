@@ -283,7 +283,11 @@ class TradingDesk:
         quantity = trading_services.order_quantity(intent=intent, price=to_decimal(price))
         if quantity <= 0:
             return None
-        order, created = trading_services.order_create(intent=intent, quantity=quantity)
+        # The risk verdict comes first (it changes nothing), so a rejected order is stored REJECTED
+        # at once: its NEW and REJECTED events in one insert, its risk event without a lookup.
+        verdict = desk.risk.verdict(side=intent.side, quantity=float(quantity), price=price, now_ms=ts)
+        order, created = trading_services.order_create(intent=intent, quantity=quantity,
+                                                       reject_reason=None if verdict.approved else verdict.reason)
         desk.last_order_ms = ts
         desk.orders += 1
         if not created:  # a re-run of the same second: the stored order stands (never sent twice)
@@ -293,13 +297,11 @@ class TradingDesk:
                 desk.fills += order.fills.count()
             desk.rejections += order.status == Order.Status.REJECTED
             return order
-        verdict = desk.risk.check(side=order.side, quantity=float(order.quantity), price=price, now_ms=ts)
         if not verdict.approved:
-            trading_services.order_transition(order=order, status=Order.Status.REJECTED, ts_event_ms=ts,
-                                              detail=verdict.reason)
-            risk_services.risk_event_record_rejection(order=order, verdict=verdict, ts_event_ms=ts)
+            risk_services.risk_event_record_rejection(order=order, verdict=verdict, ts_event_ms=ts, new_order=True)
             desk.rejections += 1
             return order
+        desk.risk.accept(side=order.side, quantity=float(order.quantity), now_ms=ts)
         try:
             self._apply(desk, desk.client.submit(order, now_ms=ts, book=book))
         except VenueError as exc:  # the order stays NEW; poll / reconcile settle it later

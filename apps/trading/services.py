@@ -156,9 +156,13 @@ def order_quantity(*, intent: OrderIntent, price: Decimal) -> Decimal:
 
 
 @transaction.atomic
-def order_create(*, intent: OrderIntent, quantity: Decimal) -> tuple[Order, bool]:
+def order_create(*, intent: OrderIntent, quantity: Decimal, reject_reason: str | None = None) -> tuple[Order, bool]:
     """The Order of the intent, created NEW (with its first OrderEvent) unless its client order
     id exists already: then the stored order is returned and ``created`` is False (idempotent).
+
+    ``reject_reason``: the order was refused before it could be sent (the risk check): it is
+    created REJECTED with that reason and both events, NEW then REJECTED, as
+    ``order_transition`` would leave it.
 
     A created order is audited (``order.submit``, target the order, payload side/type/quantity/
     price/purpose/client_order_id) with the account's owner as the actor: the orchestrator, a stop
@@ -166,15 +170,19 @@ def order_create(*, intent: OrderIntent, quantity: Decimal) -> tuple[Order, bool
     from apps.accounts.services import audit_record
 
     coid = client_order_id_for(intent)
-    order, created = Order.objects.get_or_create(
-        client_order_id=coid,
-        defaults={"account": intent.account, "instrument": intent.instrument, "decision": intent.decision,
-                  "side": intent.side, "order_type": intent.order_type, "price": intent.price,
-                  "purpose": intent.purpose, "quantity": quantity, "ts_event": ms_to_datetime(intent.ts_event_ms)},
-    )
+    defaults = {"account": intent.account, "instrument": intent.instrument, "decision": intent.decision,
+                "side": intent.side, "order_type": intent.order_type, "price": intent.price,
+                "purpose": intent.purpose, "quantity": quantity, "ts_event": ms_to_datetime(intent.ts_event_ms)}
+    if reject_reason is not None:
+        defaults.update(status=Order.Status.REJECTED, reject_reason=reject_reason[:255])
+    order, created = Order.objects.get_or_create(client_order_id=coid, defaults=defaults)
     if created:
-        OrderEvent.objects.create(order=order, seq=0, status=Order.Status.NEW, ts_event=order.ts_event,
-                                  detail=f"{order.order_type} {order.side} {order.quantity}")
+        events = [OrderEvent(order=order, seq=0, status=Order.Status.NEW, ts_event=order.ts_event,
+                             detail=f"{order.order_type} {order.side} {order.quantity}")]
+        if reject_reason is not None:
+            events.append(OrderEvent(order=order, seq=1, status=Order.Status.REJECTED, filled_quantity=Decimal(0),
+                                     detail=reject_reason[:255], ts_event=order.ts_event))
+        OrderEvent.objects.bulk_create(events)
         audit_record(user=intent.account.owner, action="order.submit", target=order,
                      payload={"side": order.side, "type": order.order_type, "quantity": order.quantity,
                               "price": order.price, "purpose": order.purpose, "client_order_id": coid})
@@ -202,11 +210,14 @@ def order_transition(*, order: Order, status: str, ts_event_ms: int, fills: Iter
     if status not in ALLOWED[order.status] and status != order.status:
         raise OrderStateError(f"order {order.client_order_id}: {order.status} -> {status} not allowed")
     ts = ms_to_datetime(ts_event_ms)
-    next_seq = (order.fills.aggregate(m=Max("seq"))["m"] if order.pk else None)
-    next_seq = 0 if next_seq is None else next_seq + 1
-    rows = [Fill(order=order, seq=next_seq + i, price=to_decimal(f.price), quantity=to_decimal(f.size),
-                 fee=to_decimal(f.fee), liquidity=f.liquidity, ts_event=ts) for i, f in enumerate(fills)]
-    Fill.objects.bulk_create(rows)
+    fills = list(fills)
+    rows = []
+    if fills:
+        next_seq = order.fills.aggregate(m=Max("seq"))["m"] if order.pk else None
+        next_seq = 0 if next_seq is None else next_seq + 1
+        rows = [Fill(order=order, seq=next_seq + i, price=to_decimal(f.price), quantity=to_decimal(f.size),
+                     fee=to_decimal(f.fee), liquidity=f.liquidity, ts_event=ts) for i, f in enumerate(fills)]
+        Fill.objects.bulk_create(rows)
     if rows:
         cost = (order.average_price or Decimal(0)) * order.filled_quantity + sum((r.price * r.quantity for r in rows), Decimal(0))
         order.filled_quantity += sum((r.quantity for r in rows), Decimal(0))

@@ -74,12 +74,22 @@ class RiskManager:
     def check(self, *, side: str, quantity: float, price: float, now_ms: int) -> Verdict:
         """Check an order of this cycle; an approved one counts toward the per-minute limit and
         moves the expected position (fills are confirmed later by the venue)."""
-        verdict = check_order(limits=self.limits, account=self.snapshot(), side=side, quantity=quantity,
-                              price=price, now_ms=now_ms)
+        verdict = self.verdict(side=side, quantity=quantity, price=price, now_ms=now_ms)
         if verdict.approved:
-            self.orders.append(now_ms)
-            self.position += quantity if side == "BUY" else -quantity
+            self.accept(side=side, quantity=quantity, now_ms=now_ms)
         return verdict
+
+    def verdict(self, *, side: str, quantity: float, price: float, now_ms: int) -> Verdict:
+        """What :meth:`check` would answer, changing nothing (``limits.check_order``; it raises
+        ValueError for a bad side or a non-positive quantity or price)."""
+        return check_order(limits=self.limits, account=self.snapshot(), side=side, quantity=quantity,
+                           price=price, now_ms=now_ms)
+
+    def accept(self, *, side: str, quantity: float, now_ms: int) -> None:
+        """Count an order approved by :meth:`verdict` and sent: toward the per-minute limit, and
+        into the expected position. ``check`` = ``verdict`` + ``accept`` when approved."""
+        self.orders.append(now_ms)
+        self.position += quantity if side == "BUY" else -quantity
 
     def venue_error(self, now_ms: int, detail: str = "") -> str | None:
         """Count a venue error toward the error circuit breaker; returns the trip reason if it tripped."""

@@ -32,3 +32,25 @@ def test_the_recorded_history_covers_the_300_candles_before_the_session():
     eth = Instrument.objects.get(venue="binance", symbol="ETHUSDT")
     c = Candle.objects.get(instrument=eth, timeframe="1m", open_time=datetime(2024, 8, 8, 23, 59, tzinfo=UTC))
     assert c.close == D("2682.50")  # the data README's cross-check with the recorded trades
+
+
+def test_candle_reads_give_the_stored_values_as_python_would_convert_them():
+    """candle_list / candle_range / candle_get convert in the database on Postgres (epoch ms,
+    float8): the events equal float(Decimal) and the open time in ms of every stored 1m candle."""
+    from apps.market.convert import datetime_to_ms
+    from apps.market.selectors import candle_get, candle_list, candle_range
+
+    eth = Instrument.objects.get(venue="binance", symbol="ETHUSDT")
+    odd = CandleEvent("ETHUSDT", "1m", 1723161300000, 2682.91, 2683.123456789, 0.00000001, 99999.99999999,
+                      1e-8, 123456789.12345678, 7)
+    candle_upsert_many(instrument=eth, candles=[odd])
+    stored = Candle.objects.filter(instrument=eth, timeframe="1m").order_by("open_time")
+    expected = [CandleEvent("ETHUSDT", "1m", datetime_to_ms(c.open_time), float(c.open), float(c.high), float(c.low),
+                            float(c.close), float(c.volume), float(c.quote_volume), c.trade_count) for c in stored]
+    assert len(expected) >= 300 and odd.open_time in {e.open_time for e in expected}
+    end = datetime(2030, 1, 1, tzinfo=UTC)
+    assert candle_list(instrument=eth, timeframe="1m", end=end, limit=len(expected)) == expected
+    assert candle_list(instrument=eth, timeframe="1m", end=end, limit=5) == expected[-5:]
+    assert candle_range(instrument=eth, timeframe="1m", start_ms=0, end_ms=2**45) == expected
+    one = stored.get(open_time=datetime.fromtimestamp(odd.open_time / 1000, UTC))
+    assert candle_get(instrument=eth, timeframe="1m", open_time=one.open_time) == expected[list(stored).index(one)]

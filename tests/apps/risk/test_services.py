@@ -95,6 +95,10 @@ def test_a_rejected_order_is_stored_with_its_reason_and_a_risk_event(account, et
     event = RiskEvent.objects.get(order=order)
     assert (event.rule, event.kind) == ("max_order_notional", "rejected")
     assert book.position.quantity == 0 and order.fills.count() == 0
+    events = list(order.events.order_by("seq").values_list("seq", "status", "filled_quantity", "detail", "ts_event"))
+    assert events == [(0, "NEW", 0, "MARKET BUY 0.3999", order.ts_event),
+                      (1, "REJECTED", 0, order.reject_reason, order.ts_event)]
+    assert not book.risk.orders and book.risk.position == 0  # a refused order counts toward no limit
 
 
 def test_the_kill_switch_halts_new_orders_at_the_next_cycle_while_an_exit_still_passes(account, eth):
