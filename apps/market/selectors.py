@@ -40,11 +40,12 @@ _PRICES = ("open", "high", "low", "close", "volume", "quote_volume")
 
 
 def _event_rows(candles, limit: int | None = None) -> list[tuple]:
-    """The first ``limit`` (default all) of ``candles`` as rows of the ml Candle event's fields after the symbol (timeframe, open time
-    in epoch ms, six floats, trade count). On Postgres the database converts open_time to epoch ms
-    and the numeric columns to float8 (correctly rounded, as ``float(Decimal)`` is), so no datetime
-    or Decimal is built: reading the engine's 3,600 history candles as models took ~4x as long.
-    Elsewhere (SQLite: no epoch extract) the stored values are converted here."""
+    """The first ``limit`` (default all) of ``candles`` as rows of the ml Candle event's fields after
+    the symbol (timeframe, open time in epoch ms, six floats, trade count). On Postgres the database
+    converts open_time to epoch ms and the numeric columns to float8 (correctly rounded, as
+    ``float(Decimal)`` is), so no datetime or Decimal is built: reading the engine's 3,600 history
+    candles as models took ~4x as long. Elsewhere (SQLite: no epoch extract) the stored values are
+    converted here."""
     if connection.vendor == "postgresql":
         ms = Cast(Extract("open_time", "epoch") * 1000, BigIntegerField())
         floats = {f"{name}_f": Cast(name, FloatField()) for name in _PRICES}
