@@ -11,8 +11,9 @@ before it *within the ring's capacity window* (``capacity`` rows ending at the s
 zeros (:func:`ml.features.rings.fill_missing_candles` for candles: a flat candle at that close,
 volume 0; ``FrameRing.window`` for frames: a copy of that row). The global fill index ``g`` is
 non-decreasing, so the rows whose source lies before the capacity window form a prefix of the
-window: it is zeroed in a copy (rare: 300+ missing seconds in a row), the view used otherwise.
-tests/ml/features/test_sliding.py compares every window of the recorded session with the ring's.
+window: it is zeroed in a copy (rare: 300+ missing seconds in a row), the view used otherwise
+(rows with no present row at all before them are zeros already, as at the start of a recording).
+tests/ml/backtest/test_sliding_windows.py compares every window of the recorded session with the ring's.
 
 Valid while the ring only receives the row of the current second (or later ones), as a replay
 without REST backfills does; a row rewritten in the past is not seen.
@@ -82,8 +83,9 @@ class SecondTimeline:
         if start < 0 or i >= len(self._present):
             raise ValueError(f"second {ts} is outside the built timeline")
         values, present = self._filled[lo:i + 1], self._present[lo:i + 1]
-        k = int(np.searchsorted(self._g[lo:i + 1], start, side="left"))  # rows filled from before the window
-        if k:
+        g = self._g[lo:i + 1]
+        k = int(np.searchsorted(g, start, side="left"))  # rows filled from before the window
+        if k and g[k - 1] >= 0:  # rows without any source before them (g -1) are zeros already
             values = values.copy()
             values[:k] = 0.0
             values.setflags(write=False)
