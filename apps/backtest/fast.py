@@ -58,7 +58,7 @@ from apps.trading.desk import AccountDesk, TradingDesk
 from apps.trading.execution import PaperExecutionClient
 from apps.trading.models import Decision
 from ml.backtest.batch import FrozenBook, predict_many
-from ml.backtest.market_tape import MAX_SECONDS, MarketTape, TapeSecond, tape_get, tape_key, tape_put
+from ml.backtest.market_tape import TapeSecond, TapeWriter, tape_get, tape_key
 from ml.features.base_input import (
     COB_COMPONENT,
     COMPONENTS,
@@ -300,22 +300,22 @@ def _market_seconds(engine) -> Iterator[TapeSecond]:
     tape = tape_get(key, end_ms, cache_dir)
     engine.market_tape = "warm" if tape is not None else "cold"
     if tape is not None:
-        gc.freeze()  # the tape's objects too (_gc_frozen)
+        gc.freeze()  # the tape's objects too (_gc_frozen); a streamed tape's segments come and go
         yield from tape.replay(end_ms)
         return
-    tape, complete = MarketTape(key, covered_to_ms=end_ms), True
-    for second in inner.seconds():
-        if end_ms is not None and second.ts > end_ms:
-            complete = False
-            break
-        taped = _tape_second(second, engine.traded.symbol, inner.synchronizer, engine.instruments)
-        if len(tape.seconds) <= MAX_SECONDS:
-            tape.seconds.append(taped)
-        yield taped
-    if complete:
-        tape.covered_to_ms = None
-    if len(tape.seconds) <= MAX_SECONDS:
-        tape_put(tape, cache_dir)
+    writer, complete = TapeWriter(key, end_ms, cache_dir), True
+    try:
+        for second in inner.seconds():
+            if end_ms is not None and second.ts > end_ms:
+                complete = False
+                break
+            taped = _tape_second(second, engine.traded.symbol, inner.synchronizer, engine.instruments)
+            writer.append(taped)
+            yield taped
+    except BaseException:  # the run failed or stopped reading (GeneratorExit): no partial tape
+        writer.abort()
+        raise
+    writer.finish(complete)
 
 
 def _tape_second(second, symbol: str, synchronizer, instruments) -> TapeSecond:

@@ -11,16 +11,23 @@ applied, per-bucket MAs not, as the fast path runs them) and stream gap; the tra
 trades and its book's first ``depth`` levels and touch (``ml.backtest.batch.FrozenBook``); each
 synchronizer's cumulative sequence-gap count (the engine records a DataGap when it grows).
 
-A tape is written by the first (cold) run and read by later (warm) runs in the same process
-(memory) or another one (``cache_dir``, pickle; written by this module only, as the replay cache).
-It covers the seconds up to ``covered_to_ms`` (the end of a truncated run, or the whole session);
-a run that ends later records it again. Memory: ~7 KB per second (the 200-level snapshot), so a
-session longer than :data:`MAX_SECONDS` is not taped (the fast path then replays the recordings).
+A tape is written by the first (cold) run (:class:`TapeWriter`) and read by later (warm) runs in
+the same process (memory) or another one (``cache_dir``; written by this module only, as the
+replay cache). It covers the seconds up to ``covered_to_ms`` (the end of a truncated run, or the
+whole session); a run that ends later records it again.
+
+File (``tape-<key>.pickle``): a 256-byte header (``GOGOTAPE`` and JSON: key, covered_to_ms, bytes,
+seconds; written last, so a file being written is never taken for a whole one), then pickled
+segments of :data:`SEGMENT_SECONDS` seconds each. Size: ~10 KB per second on disk (~0.9 GB for a
+day), ~7 KB in memory (the 200-level snapshot). A tape of at most :data:`MAX_SECONDS` seconds is
+kept in memory (one per process) and loaded whole; a longer one (a day-long recording) is
+streamed from the file a segment at a time, so memory stays flat however long the session.
 """
 from __future__ import annotations
 
 import gc
 import hashlib
+import json
 import logging
 import os
 import pickle
@@ -33,8 +40,11 @@ from ml.market.events import reduce_positional
 
 logger = logging.getLogger(__name__)
 
-FORMAT = 1
-MAX_SECONDS = 14_400  # 4 h of seconds: ~100 MB of snapshots in memory
+FORMAT = 2
+MAX_SECONDS = 14_400  # 4 h of seconds: ~100 MB of snapshots in memory; longer tapes stream from disk
+SEGMENT_SECONDS = 512
+_MAGIC = b"GOGOTAPE"
+_HEADER_BYTES = 256
 _MEMO: dict[str, MarketTape] = {}
 
 
@@ -96,39 +106,157 @@ def tape_key(replay_key: tuple, specs: list, traded: str, depth: int, close_dela
     return hashlib.sha256(text.encode()).hexdigest()[:24]
 
 
-def tape_get(key: str, end_ms: int | None, cache_dir: Path | None) -> MarketTape | None:
-    """The stored tape under ``key`` if it covers the seconds up to ``end_ms``, from memory, then
-    ``cache_dir``; None otherwise (also for an unreadable file, logged)."""
+def tape_get(key: str, end_ms: int | None, cache_dir: Path | None) -> MarketTape | DiskTape | None:
+    """The stored tape under ``key`` if it covers the seconds up to ``end_ms``: from memory, else
+    from ``cache_dir`` (loaded whole and kept in memory up to MAX_SECONDS seconds, else a
+    :class:`DiskTape` that streams the file); None otherwise (also for an unreadable file, logged)."""
     tape = _MEMO.get(key)
-    if tape is None and cache_dir is not None:
-        path = Path(cache_dir) / f"tape-{key}.pickle"
-        if path.exists():
-            enabled = gc.isenabled()
-            gc.disable()  # many small objects: generation scans would double the load time
-            try:
-                with path.open("rb") as fh:
-                    tape = pickle.load(fh)  # noqa: S301 - our own cache file (module docstring)
-            except Exception as exc:  # noqa: BLE001 - a stale tape is recorded again
-                logger.warning("market tape %s unreadable (%s); replaying the recordings", path, exc)
-                tape = None
-            finally:
-                if enabled:
-                    gc.enable()
-            if tape is not None:
-                _MEMO.clear()
-                _MEMO[key] = tape
-    return tape if tape is not None and tape.key == key and tape.covers(end_ms) else None
-
-
-def tape_put(tape: MarketTape, cache_dir: Path | None) -> None:
-    """Keep ``tape`` in memory (one tape per process) and in ``cache_dir`` (atomic replace)."""
-    _MEMO.clear()
-    _MEMO[tape.key] = tape
+    if tape is not None and tape.key == key and tape.covers(end_ms):
+        return tape
     if cache_dir is None:
-        return
-    path = Path(cache_dir) / f"tape-{tape.key}.pickle"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".{os.getpid()}.tmp")
-    with tmp.open("wb") as fh:
-        pickle.dump(tape, fh, protocol=pickle.HIGHEST_PROTOCOL)
-    tmp.replace(path)  # a concurrent reader sees the old file or the whole new one
+        return None
+    path = Path(cache_dir) / f"tape-{key}.pickle"
+    try:
+        header = _read_header(path)
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        logger.warning("market tape %s unreadable (%s); replaying the recordings", path, exc)
+        return None
+    disk = DiskTape(key=header["key"], covered_to_ms=header["covered_to_ms"], path=path, n_seconds=header["seconds"])
+    if disk.key != key or not disk.covers(end_ms):
+        return None
+    if path.stat().st_size != header["bytes"]:
+        logger.warning("market tape %s has %d bytes, its header says %d; replaying the recordings", path,
+                       path.stat().st_size, header["bytes"])
+        return None
+    if disk.n_seconds > MAX_SECONDS:
+        return disk
+    try:
+        tape = MarketTape(key, disk.covered_to_ms, [second for segment in disk.segments() for second in segment])
+    except Exception as exc:  # noqa: BLE001 - a stale or damaged tape is recorded again
+        logger.warning("market tape %s unreadable (%s); replaying the recordings", path, exc)
+        return None
+    _MEMO.clear()
+    _MEMO[key] = tape
+    return tape
+
+
+class TapeError(RuntimeError):
+    """A stored tape turned out damaged while it was being streamed."""
+
+
+@dataclass
+class DiskTape:
+    """A stored tape read from its file a segment at a time (module docstring: File)."""
+
+    key: str
+    covered_to_ms: int | None
+    path: Path
+    n_seconds: int
+
+    def covers(self, end_ms: int | None) -> bool:
+        return self.covered_to_ms is None or (end_ms is not None and end_ms <= self.covered_to_ms)
+
+    def segments(self) -> Iterator[list[TapeSecond]]:
+        """The file's segments in order. Raises TapeError if a segment cannot be read (the file
+        is deleted first, so the next run records the tape again)."""
+        seen = 0
+        with self.path.open("rb") as fh:
+            fh.seek(_HEADER_BYTES)
+            while seen < self.n_seconds:
+                enabled = gc.isenabled()
+                gc.disable()  # many small objects: generation scans would double the load time
+                try:
+                    segment = pickle.load(fh)  # noqa: S301 - our own cache file (module docstring)
+                except Exception as exc:  # noqa: BLE001 - whatever a damaged pickle raises
+                    self.path.unlink(missing_ok=True)
+                    raise TapeError(f"market tape {self.path} is damaged after {seen} of {self.n_seconds} seconds "
+                                    f"({type(exc).__name__}: {exc}); deleted: the next run replays the recordings") from exc
+                finally:
+                    if enabled:
+                        gc.enable()
+                seen += len(segment)
+                yield segment
+
+    def replay(self, end_ms: int | None) -> Iterator[TapeSecond]:
+        """The stored seconds with ts <= ``end_ms`` (all when None), in order."""
+        for segment in self.segments():
+            for second in segment:
+                if end_ms is not None and second.ts > end_ms:
+                    return
+                yield second
+
+
+def _read_header(path: Path) -> dict:
+    """The header of a tape file; ValueError if it is not one (another format, a partial write)."""
+    with path.open("rb") as fh:
+        raw = fh.read(_HEADER_BYTES)
+    if len(raw) != _HEADER_BYTES or not raw.startswith(_MAGIC):
+        raise ValueError("not a market tape of this format")
+    header = json.loads(raw[len(_MAGIC):])
+    if header.get("format") != FORMAT:
+        raise ValueError(f"tape format {header.get('format')}, expected {FORMAT}")
+    return header
+
+
+class TapeWriter:
+    """Records a tape as the cold run replays the recordings: :meth:`append` each second in order,
+    then :meth:`finish` (the file is renamed into place, the tape kept in memory if it is short) or
+    :meth:`abort` (nothing is kept). Without ``cache_dir`` only the memory copy is made."""
+
+    def __init__(self, key: str, covered_to_ms: int | None, cache_dir: Path | None) -> None:
+        self.key, self.covered_to_ms, self.count = key, covered_to_ms, 0
+        self._memory: list[TapeSecond] | None = []
+        self._segment: list[TapeSecond] = []
+        self._path = self._tmp = self._fh = None
+        if cache_dir is not None:
+            self._path = Path(cache_dir) / f"tape-{key}.pickle"
+            self._path.parent.mkdir(parents=True, exist_ok=True)
+            self._tmp = self._path.with_suffix(f".{os.getpid()}.tmp")
+            self._fh = self._tmp.open("wb")
+            self._fh.write(b" " * _HEADER_BYTES)  # the header comes last (finish)
+
+    def append(self, second: TapeSecond) -> None:
+        self.count += 1
+        if self._memory is not None:
+            if self.count <= MAX_SECONDS:
+                self._memory.append(second)
+            else:
+                self._memory = None  # too long to keep: the file is streamed instead
+        if self._fh is not None:
+            self._segment.append(second)
+            if len(self._segment) >= SEGMENT_SECONDS:
+                self._flush()
+
+    def finish(self, complete: bool) -> None:
+        """Store the tape: the whole session if ``complete``, else the seconds up to ``covered_to_ms``."""
+        covered = None if complete else self.covered_to_ms
+        if self._fh is not None:
+            self._flush()
+            size = self._fh.tell()
+            header = json.dumps({"format": FORMAT, "key": self.key, "covered_to_ms": covered,
+                                 "seconds": self.count, "bytes": size}).encode()
+            if len(_MAGIC) + len(header) > _HEADER_BYTES:
+                raise ValueError(f"tape header too long: {header!r}")
+            self._fh.seek(0)
+            self._fh.write((_MAGIC + header).ljust(_HEADER_BYTES))
+            self._fh.close()
+            self._fh = None
+            self._tmp.replace(self._path)  # a concurrent reader sees the old file or the whole new one
+        _MEMO.clear()
+        if self._memory is not None:
+            _MEMO[self.key] = MarketTape(self.key, covered, self._memory)
+
+    def abort(self) -> None:
+        """Keep nothing (the run stopped before its end)."""
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None
+            self._tmp.unlink(missing_ok=True)
+        self._memory = None
+
+    def _flush(self) -> None:
+        if self._segment:
+            pickle.dump(self._segment, self._fh, protocol=pickle.HIGHEST_PROTOCOL)
+            self._segment = []

@@ -61,16 +61,24 @@ def test_the_fast_path_stores_no_predictions_and_links_orders_to_their_decisions
     assert all(o.decision.action == o.side for o in orders)
 
 
-
-def test_a_warm_market_tape_replaces_the_replay_and_gives_the_same_order_log(window, settings, tmp_path, monkeypatch):
+@pytest.mark.parametrize("max_seconds", [None, 30], ids=["in-memory", "streamed"])
+def test_a_warm_market_tape_replaces_the_replay_and_gives_the_same_order_log(window, settings, tmp_path, monkeypatch,
+                                                                             max_seconds):
+    """Streamed: a day-long recording's tape does not fit MAX_SECONDS; it is written in segments and
+    the next run streams it from the file (here with a 30 s memory limit and 16 s segments)."""
     from ml.backtest import market_tape
     from ml.market.session import MarketSession
 
+    if max_seconds is not None:
+        monkeypatch.setattr(market_tape, "MAX_SECONDS", max_seconds)
+        monkeypatch.setattr(market_tape, "SEGMENT_SECONDS", 16)
     start, end = window
     settings.GOGO_VAR_DIR = tmp_path
     market_tape._MEMO.clear()
     cold = backtest_run(start=start, end=end)
-    assert len(list((tmp_path / "cache").glob("tape-*.pickle"))) == 1
+    (path,) = (tmp_path / "cache").glob("tape-*.pickle")
+    if max_seconds is not None:
+        assert market_tape._MEMO == {} and market_tape._read_header(path)["seconds"] > max_seconds
 
     market_tape._MEMO.clear()  # as a new process: only the file is left
 
