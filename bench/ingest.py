@@ -126,10 +126,15 @@ class _Server:
         self.thread.join(timeout=10)
 
 
+FAULT_MARGIN_MS = 2000
+
+
 async def _inject(server: ReplayServer, venue: LiveVenue, disconnects: int, fault_rate: float, until_ms: int,
                   rng: random.Random) -> None:
     """Drop the connection ``disconnects`` times spread over the session up to ``until_ms`` (exchange
-    time), and keep each symbol's dropped / duplicated / reordered diffs at ``fault_rate`` of its diffs."""
+    time), and keep each symbol's dropped / duplicated / reordered diffs at ``fault_rate`` of its diffs
+    until FAULT_MARGIN_MS before ``until_ms``: a fault needs later diffs to be seen (a drop of the
+    recording's last diff, armed late on a loaded machine, is undetectable by any synchronizer)."""
     start_ms = server.clock_ms()
     every_ms = (until_ms - start_ms) / (disconnects + 1)
     done = 0
@@ -142,6 +147,8 @@ async def _inject(server: ReplayServer, venue: LiveVenue, disconnects: int, faul
             continue  # a new connection that has not delivered a message yet would merge two holes
         if done < disconnects and server.clock_ms() >= start_ms + (done + 1) * every_ms:
             done += server.drop_connection() > 0
+            continue
+        if server.clock_ms() >= until_ms - FAULT_MARGIN_MS:
             continue
         for symbol in SYMBOLS:
             if server.pending_faults(symbol):
