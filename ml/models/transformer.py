@@ -90,12 +90,18 @@ class SelfAttention(nn.Module):
         self.proj = nn.Linear(config.d_model, config.d_model)
         self.dropout = config.dropout
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, last_only: bool = False) -> torch.Tensor:
+        """(B, T, D) -> (B, T, D); with ``last_only`` the newest token's output alone, (B, 1, D):
+        its query attends to every key, the other queries are not computed."""
         b, t, d = x.shape
         q, k, v = self.qkv(x).split(d, dim=2)  # 3 x (B, T, D)
-        q, k, v = (z.view(b, t, self.n_heads, d // self.n_heads).transpose(1, 2) for z in (q, k, v))  # (B, h, T, d/h)
+        if last_only:
+            q = q[:, -1:]
+        h = self.n_heads
+        q = q.reshape(b, q.shape[1], h, d // h).transpose(1, 2)  # (B, h, T or 1, d/h)
+        k, v = (z.reshape(b, t, h, d // h).transpose(1, 2) for z in (k, v))  # (B, h, T, d/h)
         y = F.scaled_dot_product_attention(q, k, v, dropout_p=self.dropout if self.training else 0.0)
-        return self.proj(y.transpose(1, 2).reshape(b, t, d))  # (B, T, D)
+        return self.proj(y.transpose(1, 2).reshape(b, q.shape[2], d))
 
 
 class Block(nn.Module):
@@ -110,8 +116,9 @@ class Block(nn.Module):
             nn.Linear(config.d_model, config.mlp_ratio * config.d_model), nn.GELU(),
             nn.Linear(config.mlp_ratio * config.d_model, config.d_model), nn.Dropout(config.dropout))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x + self.attn(self.ln1(x))
+    def forward(self, x: torch.Tensor, last_only: bool = False) -> torch.Tensor:
+        """(B, T, D) -> (B, T, D), or (B, 1, D) for the newest token alone (``last_only``)."""
+        x = (x[:, -1:] if last_only else x) + self.attn(self.ln1(x), last_only)
         return x + self.mlp(self.ln2(x))
 
 
@@ -134,7 +141,12 @@ class FrameTransformer(nn.Module):
         """tokens (B, T, 97) -> logits (B, 3), returns (B, len(horizons_s)) bps, hidden (B, D)."""
         x = self.input_norm(tokens.transpose(1, 2)).transpose(1, 2)  # (B, T, F)
         x = self.embed(x) + self.position  # (B, T, D)
-        hidden = self.ln_f(self.blocks(x))[:, -1]  # (B, D): the newest second
+        *inner, last = self.blocks
+        for block in inner:
+            x = block(x)
+        # Only the newest second is read out, so the last block computes its token alone (its
+        # query over every key; the same values as the full block's last row, to float rounding).
+        hidden = self.ln_f(last(x, last_only=True))[:, -1]  # (B, D)
         return self.classifier(hidden), self.returns(hidden), hidden
 
 
