@@ -38,10 +38,27 @@ def venue_on(endpoints: VenueEndpoints, seed: int = 7, **kwargs) -> CcxtProVenue
                         rng=random.Random(seed), **kwargs)
 
 
-def collect(venue: CcxtProVenue, until: Callable[[list], bool], hook: Callable[[list], None] | None = None) -> list:
-    """Events of ``venue`` until ``until(events so far)``; the venue is closed after WAIT s."""
+def collect(venue: CcxtProVenue, until: Callable[[list], bool], hook: Callable[[list], None] | None = None,
+            drained: Callable[[], bool] | None = None) -> list:
+    """Events of ``venue`` until ``until(events so far)``, or until ``drained()`` (a truthy count of
+    what arrived, or falsy) is the same for 0.3 s, checked by a thread: the last event may be taken
+    before the condition turns true, and no event comes after it to check it again. The venue is
+    closed after WAIT s."""
     watchdog = threading.Timer(WAIT, venue.close)
     watchdog.start()
+    done = threading.Event()
+    if drained is not None:
+        def watch() -> None:  # drained() returns a count of what arrived: it must hold still too
+            while not watchdog.finished.is_set():
+                seen = drained()
+                if seen:
+                    time.sleep(0.3)
+                    if drained() == seen:
+                        done.set()
+                        venue.close()
+                        return
+                time.sleep(0.02)
+        threading.Thread(target=watch, daemon=True).start()
     events: list = []
     try:
         for event in venue.events():
@@ -51,7 +68,8 @@ def collect(venue: CcxtProVenue, until: Callable[[list], bool], hook: Callable[[
             if until(events):
                 break
         else:
-            pytest.fail(f"the stream ended (watchdog) after {len(events)} events; status {venue.status}")
+            if not done.is_set():
+                pytest.fail(f"the stream ended (watchdog) after {len(events)} events; status {venue.status}")
     finally:
         watchdog.cancel()
         venue.close()
@@ -79,7 +97,9 @@ def assert_books_are_the_recorded_ones(events: list) -> int:
 
 def test_books_and_trades_equal_the_recorded_ones_after_a_first_connect_gap(bybit):
     venue = venue_on(bybit.endpoints)
-    events = collect(venue, lambda es: bybit.server.counts["finished"] and venue.pending == 0 and len(es) > 100)
+    events = collect(venue, lambda _: False, drained=lambda: bybit.server.counts["finished"] and venue.pending == 0
+                     and venue.status["messages"])
+    assert len(events) > 100
     gaps = [e for e in events if type(e) is StreamGap]
     assert [g.symbol for g in gaps] == SYMBOLS and all(g.cause == "connect" for g in gaps)
     assert events.index(gaps[0]) == 0  # before the first book: the second we joined in is incomplete
