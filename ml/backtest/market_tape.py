@@ -21,7 +21,8 @@ seconds; written last, so a file being written is never taken for a whole one), 
 segments of :data:`SEGMENT_SECONDS` seconds each. Size: ~10 KB per second on disk (~0.9 GB for a
 day), ~7 KB in memory (the 200-level snapshot). A tape of at most :data:`MAX_SECONDS` seconds is
 kept in memory (one per process) and loaded whole; a longer one (a day-long recording) is
-streamed from the file a segment at a time, so memory stays flat however long the session.
+streamed from the file a segment at a time, so memory stays flat however long the session. A new
+tape deletes the tapes of the same recording and settings made by older code (:func:`tape_key`).
 """
 from __future__ import annotations
 
@@ -98,12 +99,13 @@ def _code_digest() -> str:
 
 
 def tape_key(replay_key: tuple, specs: list, traded: str, depth: int, close_delay_ms: int) -> str:
-    """A short hash of everything a tape depends on: the recordings (``replay_cache._key``: paths,
-    sizes, mtimes), the instrument specs (bucket width and count, sync rule, tick size), the traded
-    symbol, the snapshot depth, the session's close delay and the source of the market step
-    (``_SOURCES``: a changed order book, synchronizer or COB engine records the tape again)."""
-    text = repr((FORMAT, replay_key, [repr(s) for s in specs], traded, depth, close_delay_ms, _code_digest()))
-    return hashlib.sha256(text.encode()).hexdigest()[:24]
+    """``<family>-<code>``, short hashes of everything a tape depends on. The family: the recordings
+    (``replay_cache._key``: paths, sizes, mtimes), the instrument specs (bucket width and count, sync
+    rule, tick size), the traded symbol, the snapshot depth and the session's close delay. The code:
+    the source of the market step (``_SOURCES``: a changed order book, synchronizer or COB engine
+    records the tape again, and the new tape deletes the family's old ones: a day's tape is ~0.9 GB)."""
+    family = repr((FORMAT, replay_key, [repr(s) for s in specs], traded, depth, close_delay_ms))
+    return f"{hashlib.sha256(family.encode()).hexdigest()[:16]}-{_code_digest()[:16]}"
 
 
 def tape_get(key: str, end_ms: int | None, cache_dir: Path | None) -> MarketTape | DiskTape | None:
@@ -244,6 +246,10 @@ class TapeWriter:
             self._fh.close()
             self._fh = None
             self._tmp.replace(self._path)  # a concurrent reader sees the old file or the whole new one
+            family = self.key.split("-")[0]
+            for old in self._path.parent.glob(f"tape-{family}-*.pickle"):
+                if old != self._path:  # the same data under older code: never read again
+                    old.unlink(missing_ok=True)
         _MEMO.clear()
         if self._memory is not None:
             _MEMO[self.key] = MarketTape(self.key, covered, self._memory)

@@ -98,3 +98,21 @@ def test_an_aborted_recording_leaves_nothing(tmp_path):
         writer.append(second(i))
     writer.abort()
     assert list(tmp_path.iterdir()) == [] and market_tape._MEMO == {}
+
+
+def test_a_new_tape_deletes_its_familys_tapes_made_by_older_code(tmp_path):
+    record(tmp_path, 10, key="famA-code1")
+    record(tmp_path, 10, key="famB-code1")
+    record(tmp_path, 10, key="famA-code2")  # same recording and settings, the market step's code changed
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["tape-famA-code2.pickle", "tape-famB-code1.pickle"]
+    market_tape._MEMO.clear()
+    assert tape_get("famA-code2", None, tmp_path) is not None and tape_get("famA-code1", None, tmp_path) is None
+
+
+def test_the_key_separates_the_recording_and_settings_from_the_code():
+    key = market_tape.tape_key(("rec", 1), ["spec"], "ETHUSDT", 200, 250)
+    family, code = key.split("-")
+    assert len(family) == len(code) == 16
+    assert market_tape.tape_key(("rec", 1), ["spec"], "ETHUSDT", 200, 250) == key
+    assert market_tape.tape_key(("rec", 2), ["spec"], "ETHUSDT", 200, 250).split("-")[1] == code
+    assert market_tape.tape_key(("rec", 1), ["spec"], "BTCUSDT", 200, 250).split("-")[0] != family
