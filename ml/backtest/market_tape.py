@@ -229,11 +229,24 @@ class TapeWriter:
         if self._fh is not None:
             self._segment.append(second)
             if len(self._segment) >= SEGMENT_SECONDS:
-                self._flush()
+                try:
+                    self._flush()
+                except OSError as exc:  # a full disk costs the next run its warm start, not this run
+                    self._drop_file(exc)
 
     def finish(self, complete: bool) -> None:
-        """Store the tape: the whole session if ``complete``, else the seconds up to ``covered_to_ms``."""
+        """Store the tape: the whole session if ``complete``, else the seconds up to ``covered_to_ms``.
+        A file that cannot be written (OSError: disk full, permissions) is logged and left out."""
         covered = None if complete else self.covered_to_ms
+        try:
+            self._store_file(covered)
+        except OSError as exc:
+            self._drop_file(exc)
+        _MEMO.clear()
+        if self._memory is not None:
+            _MEMO[self.key] = MarketTape(self.key, covered, self._memory)
+
+    def _store_file(self, covered: int | None) -> None:
         if self._fh is not None:
             self._flush()
             size = self._fh.tell()
@@ -250,17 +263,25 @@ class TapeWriter:
             for old in self._path.parent.glob(f"tape-{family}-*.pickle"):
                 if old != self._path:  # the same data under older code: never read again
                     old.unlink(missing_ok=True)
-        _MEMO.clear()
-        if self._memory is not None:
-            _MEMO[self.key] = MarketTape(self.key, covered, self._memory)
 
     def abort(self) -> None:
         """Keep nothing (the run stopped before its end)."""
+        self._discard_file()
+        self._memory = None
+
+    def _drop_file(self, exc: OSError) -> None:
+        logger.warning("market tape %s not stored (%s); the next run replays the recordings", self._path, exc)
+        self._discard_file()
+        self._segment = []
+
+    def _discard_file(self) -> None:
         if self._fh is not None:
-            self._fh.close()
+            try:
+                self._fh.close()
+            except OSError:
+                pass
             self._fh = None
             self._tmp.unlink(missing_ok=True)
-        self._memory = None
 
     def _flush(self) -> None:
         if self._segment:

@@ -116,3 +116,18 @@ def test_the_key_separates_the_recording_and_settings_from_the_code():
     assert market_tape.tape_key(("rec", 1), ["spec"], "ETHUSDT", 200, 250) == key
     assert market_tape.tape_key(("rec", 2), ["spec"], "ETHUSDT", 200, 250).split("-")[1] == code
     assert market_tape.tape_key(("rec", 1), ["spec"], "BTCUSDT", 200, 250).split("-")[0] != family
+
+
+def test_a_tape_that_cannot_be_written_is_logged_and_the_run_goes_on(tmp_path, monkeypatch, caplog):
+    def full_disk(*_args, **_kwargs):
+        raise OSError(28, "No space left on device")
+
+    writer = TapeWriter("k1", None, tmp_path)
+    monkeypatch.setattr(market_tape.pickle, "dump", full_disk)
+    with caplog.at_level(logging.WARNING, logger="ml.backtest.market_tape"):
+        for i in range(40):  # two segments' worth: the first flush fails
+            writer.append(second(i))
+        writer.finish(True)
+    assert "not stored" in caplog.text and "No space left" in caplog.text
+    assert list(tmp_path.iterdir()) == []  # no partial file
+    assert [s.trades[0] for s in market_tape._MEMO["k1"].replay(None)] == list(range(40))  # short: kept in memory
