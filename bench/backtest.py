@@ -153,20 +153,25 @@ def _marginal_runs(pairs: int) -> tuple[dict, dict]:
     return result[0], result[1]
 
 
-def _marginal_main(pairs: int) -> None:
-    import os as _os
-    import time
-
-    _os.environ.setdefault("DJANGO_SETTINGS_MODULE", "gogo.settings")
+def _django_bootstrapped() -> None:
+    """This process set up as ``manage.py backtest`` runs: Django, then ``bootstrap`` (models, history)."""
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "gogo.settings")
     import django
 
     django.setup()
-    from apps.backtest.services import backtest_run, recording_span_ms
-    from apps.market.convert import ms_to_datetime
     from apps.pipeline.bootstrap import bootstrap
-    from apps.pipeline.runner import default_recordings
 
     bootstrap()
+
+
+def _marginal_main(pairs: int) -> None:
+    import time
+
+    _django_bootstrapped()
+    from apps.backtest.services import backtest_run, recording_span_ms
+    from apps.market.convert import ms_to_datetime
+    from apps.pipeline.runner import default_recordings
+
     first, last = recording_span_ms(default_recordings()["ETHUSDT"])
     middle = ms_to_datetime((first + last) // 2 // 1000 * 1000)
     backtest_run(params={"path": "fast"})  # warm-up: the tape in memory, the first torch calls
@@ -180,17 +185,11 @@ def _marginal_main(pairs: int) -> None:
 
 
 def _in_process_main(runs: int) -> None:
-    import os as _os
     import time
 
-    _os.environ.setdefault("DJANGO_SETTINGS_MODULE", "gogo.settings")
-    import django
-
-    django.setup()
+    _django_bootstrapped()
     from apps.backtest.services import backtest_run
-    from apps.pipeline.bootstrap import bootstrap
 
-    bootstrap()
     for _ in range(runs):
         wall, cpu = time.perf_counter(), time.process_time()
         run = backtest_run(params={"path": "fast"})

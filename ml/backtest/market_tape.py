@@ -32,8 +32,9 @@ import json
 import logging
 import os
 import pickle
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from itertools import chain
 from pathlib import Path
 
 from ml.backtest.batch import FrozenBook
@@ -73,14 +74,24 @@ class MarketTape:
     seconds: list[TapeSecond] = field(default_factory=list)
 
     def covers(self, end_ms: int | None) -> bool:
-        return self.covered_to_ms is None or (end_ms is not None and end_ms <= self.covered_to_ms)
+        return _covers(self.covered_to_ms, end_ms)
 
     def replay(self, end_ms: int | None) -> Iterator[TapeSecond]:
         """The stored seconds with ts <= ``end_ms`` (all when None), in order."""
-        for second in self.seconds:
-            if end_ms is not None and second.ts > end_ms:
-                return
-            yield second
+        return _until(self.seconds, end_ms)
+
+
+def _covers(covered_to_ms: int | None, end_ms: int | None) -> bool:
+    """Whether a tape covering the seconds up to ``covered_to_ms`` (None: all) holds a run to ``end_ms``."""
+    return covered_to_ms is None or (end_ms is not None and end_ms <= covered_to_ms)
+
+
+def _until(seconds: Iterable[TapeSecond], end_ms: int | None) -> Iterator[TapeSecond]:
+    """``seconds`` (in order) with ts <= ``end_ms`` (all when None)."""
+    for second in seconds:
+        if end_ms is not None and second.ts > end_ms:
+            return
+        yield second
 
 
 # The market step's code: a tape made by other code is made again.
@@ -113,7 +124,7 @@ def tape_get(key: str, end_ms: int | None, cache_dir: Path | None) -> MarketTape
     from ``cache_dir`` (loaded whole and kept in memory up to MAX_SECONDS seconds, else a
     :class:`DiskTape` that streams the file); None otherwise (also for an unreadable file, logged)."""
     tape = _MEMO.get(key)
-    if tape is not None and tape.key == key and tape.covers(end_ms):
+    if tape is not None and tape.covers(end_ms):
         return tape
     if cache_dir is None:
         return None
@@ -135,7 +146,7 @@ def tape_get(key: str, end_ms: int | None, cache_dir: Path | None) -> MarketTape
     if disk.n_seconds > MAX_SECONDS:
         return disk
     try:
-        tape = MarketTape(key, disk.covered_to_ms, [second for segment in disk.segments() for second in segment])
+        tape = MarketTape(key, disk.covered_to_ms, list(chain.from_iterable(disk.segments())))
     except Exception as exc:  # noqa: BLE001 - a stale or damaged tape is recorded again
         logger.warning("market tape %s unreadable (%s); replaying the recordings", path, exc)
         return None
@@ -158,7 +169,7 @@ class DiskTape:
     n_seconds: int
 
     def covers(self, end_ms: int | None) -> bool:
-        return self.covered_to_ms is None or (end_ms is not None and end_ms <= self.covered_to_ms)
+        return _covers(self.covered_to_ms, end_ms)
 
     def segments(self) -> Iterator[list[TapeSecond]]:
         """The file's segments in order. Raises TapeError if a segment cannot be read (the file
@@ -183,11 +194,7 @@ class DiskTape:
 
     def replay(self, end_ms: int | None) -> Iterator[TapeSecond]:
         """The stored seconds with ts <= ``end_ms`` (all when None), in order."""
-        for segment in self.segments():
-            for second in segment:
-                if end_ms is not None and second.ts > end_ms:
-                    return
-                yield second
+        return _until(chain.from_iterable(self.segments()), end_ms)
 
 
 def _read_header(path: Path) -> dict:
