@@ -1,0 +1,1 @@
+"""The evaluation lab: purged walk-forward, costs, targets, calibration, policy, baselines and statistics."""
