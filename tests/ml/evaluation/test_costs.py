@@ -82,6 +82,7 @@ def test_it_rejects_a_crossed_or_non_positive_book(bid, ask):
 
 def test_a_fill_inside_the_first_level_is_at_the_touch():
     assert walk_book(ASKS, 50.0) == (100.0, 50.0)
+    assert walk_book(ASKS, np.float32(50.0)) == (100.0, 50.0)
     assert slippage_bps(ASKS, 50.0) == 0.0
 
 
