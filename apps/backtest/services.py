@@ -23,6 +23,7 @@ import hashlib
 import json
 import logging
 import os
+import threading
 import time
 from collections.abc import Callable
 from datetime import datetime
@@ -72,6 +73,34 @@ def backtest_create(*, source: str = BacktestRun.Source.ORDERBOOK, start: dateti
             raise BacktestError(str(exc)) from exc
     return BacktestRun.objects.create(name=name or f"{source} backtest", source=source, start=start, end=end,
                                       params=params or {}, created_by=user)
+
+
+def backtest_enqueue(*, run: BacktestRun) -> str:
+    """Hand the PENDING ``run`` to a worker and return at once: the Celery ``default`` queue
+    (``workers.backtest.run_backtest``) when a broker is configured, else, embedded (tasks would run
+    eagerly inside the request for minutes), a daemon thread of this process running the same task.
+    Call it from ``transaction.on_commit`` so the worker sees the row. Returns "celery" or "thread";
+    progress is then read from the row (``BacktestRun.progress``)."""
+    from workers.backtest import run_backtest
+
+    if not settings.CELERY_TASK_ALWAYS_EAGER:
+        run_backtest.delay(run.pk)
+        return "celery"
+    threading.Thread(target=_run_in_thread, args=(run.pk,), name=f"backtest-{run.pk}", daemon=True).start()
+    return "thread"
+
+
+def _run_in_thread(run_id: int) -> None:
+    from django.db import connection
+
+    from workers.backtest import run_backtest
+
+    try:
+        run_backtest(run_id)  # the task body: claims the row, stores a failure on it
+    except Exception:  # already stored on the row (FAILED, error); nothing above this thread to re-raise to
+        logger.exception("backtest %s failed in its thread", run_id)
+    finally:
+        connection.close()  # this thread's connection, not left for the server to leak
 
 
 def backtest_run(*, source: str = BacktestRun.Source.ORDERBOOK, start: datetime | None = None, end: datetime | None = None,

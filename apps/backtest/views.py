@@ -1,18 +1,21 @@
-"""Backtest pages: the list with a start form, one run's report with plots, its CSV and progress."""
+"""Backtest pages: the list with the start form, one run's page (the replay report, or the
+walk-forward evaluation lab, a Dash app), the comparison of walk-forward runs, exports and progress."""
 from __future__ import annotations
 
+import json
 import logging
-from datetime import UTC, datetime
 
 from django.contrib.auth.decorators import login_required
 from django.db import transaction
-from django.http import HttpRequest, HttpResponse, HttpResponseForbidden, JsonResponse
+from django.http import (HttpRequest, HttpResponse, HttpResponseBadRequest, HttpResponseForbidden, JsonResponse,
+                         StreamingHttpResponse)
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
-from apps.backtest import selectors
+from apps.backtest import dash_apps, export, reports, reports_figures, reports_replay, selectors
+from apps.backtest.forms import BacktestForm
 from apps.backtest.models import BacktestRun
-from apps.backtest.services import BacktestError, backtest_create
+from apps.backtest.services import BacktestError, backtest_create, backtest_enqueue
 from apps.backtest.services import backtest_csv as backtest_csv_text
 
 logger = logging.getLogger(__name__)
@@ -21,53 +24,89 @@ logger = logging.getLogger(__name__)
 @login_required
 @require_http_methods(["GET", "POST"])
 def backtest_list(request: HttpRequest) -> HttpResponse:
-    """GET: the runs. POST (staff / traders) ``source``, optional ``name``, ``start``, ``end`` (ISO 8601,
-    UTC) and, for a walk-forward, ``folds``, ``model``, ``epochs``, ``window_days``: create a run and enqueue it on the
-    ``default`` queue (eager in the embedded default), then redirect to it; 403 for viewers,
-    400 naming a bad field."""
+    """GET: the runs and the start form. POST (staff / traders; ``BacktestForm`` fields): create a
+    run, hand it to the worker (``backtest_enqueue``: Celery, or a thread when embedded) and
+    redirect at once to its page, which shows the progress; 403 for viewers, 400 with the form's
+    errors for bad input."""
     from apps.risk.selectors import user_can_trade
 
+    can_start = user_can_trade(request.user)
+    form = BacktestForm(request.POST or None)
     if request.method == "POST":
-        if not user_can_trade(request.user):
+        if not can_start:
             return HttpResponseForbidden("only staff and traders may start a backtest")
-        try:
-            start, end = _when(request.POST.get("start"), "start"), _when(request.POST.get("end"), "end")
-            params = {k: request.POST[k] for k in ("folds", "model", "epochs", "window_days") if request.POST.get(k)}
-            run = backtest_create(source=request.POST.get("source", BacktestRun.Source.ORDERBOOK), user=request.user,
-                                  name=request.POST.get("name", "")[:128], start=start, end=end, params=params)
-        except BacktestError as exc:
-            return HttpResponse(str(exc), status=400)
-        from workers.backtest import run_backtest
-
-        transaction.on_commit(lambda: run_backtest.delay(run.pk))
-        return redirect("backtest-detail", pk=run.pk)
-    context = {"runs": selectors.backtest_list(), "can_start": user_can_trade(request.user),
-               "sources": BacktestRun.Source.choices}
-    return render(request, "backtest/list.html", context)
-
-
-def _when(value: str | None, field: str) -> datetime | None:
-    """An optional ISO 8601 datetime form field (naive = UTC). Raises BacktestError naming the field."""
-    if not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError as exc:
-        raise BacktestError(f"{field}: not an ISO 8601 datetime: {value!r}") from exc
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+        if form.is_valid():
+            d = form.cleaned_data
+            try:
+                run = backtest_create(source=d["source"], user=request.user, name=d["name"], start=d["start"],
+                                      end=d["end"], params=form.params())
+            except BacktestError as exc:
+                form.add_error(None, str(exc))
+            else:
+                transaction.on_commit(lambda: backtest_enqueue(run=run))
+                return redirect("backtest-detail", pk=run.pk)
+    context = {"runs": selectors.backtest_list(), "can_start": can_start, "form": form}
+    return render(request, "backtest/list.html", context, status=400 if form.errors else 200)
 
 
 @login_required
 @require_GET
 def backtest_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    """One run: summary figures against the baselines, equity vs buy-and-hold, drawdown, orders."""
-    run = get_object_or_404(BacktestRun, pk=pk)
-    context = {"run": run, "orders": selectors.backtest_orders(run=run), "series": run.series or {},
-               "strategy": run.summary.get("strategy", {}), "buy_and_hold": run.summary.get("buy_and_hold", {}),
-               "always_hold": run.summary.get("always_hold", {}),
-               "starting_equity": run.summary.get("starting_equity"),
-               "walk_forward": run.summary.get("walk_forward")}
+    """One run: a walk-forward's evaluation lab (older stored shapes: their table and a note), else
+    the replay report against the baselines with equity, drawdown, decision markers and orders."""
+    run = get_object_or_404(BacktestRun.objects.select_related("account"), pk=pk)
+    if run.source == BacktestRun.Source.WALK_FORWARD:
+        wf = (run.summary or {}).get("walk_forward") or {}
+        shape = reports.shape_of(wf)
+        context = {"run": run, "shape": shape, "dash_app": dash_apps.APP_NAME, "tables": export.tables_of(run),
+                   "legacy": reports.legacy_summary(wf) if shape == reports.LEGACY else None,
+                   "params": wf.get("params") or {}}
+        return render(request, "backtest/evaluation.html", context)
+    orders = reports_replay.order_rows(selectors.backtest_orders(run=run))
+    context = {"run": run, "series": run.series or {}, "orders": orders, "markers": reports_replay.markers(orders),
+               "rows": reports_replay.report_rows(run.summary or {}), "tables": export.tables_of(run),
+               "starting_equity": (run.summary or {}).get("starting_equity")}
     return render(request, "backtest/detail.html", context)
+
+
+@login_required
+@require_GET
+def backtest_compare(request: HttpRequest) -> HttpResponse:
+    """Walk-forward runs side by side: ``?runs=<pk>&runs=<pk>...`` (two or more) gives each model's
+    net PnL and edge per fold (table and chart) and how often two models entered together on the
+    same side; fewer than two runs shows the chooser only."""
+    choices = selectors.walk_forward_runs()
+    try:
+        chosen_ids = sorted({int(v) for v in request.GET.getlist("runs")})
+    except ValueError:
+        return HttpResponseBadRequest("runs: run ids (integers)")
+    chosen = [r for r in choices if r.pk in chosen_ids]
+    rows = selectors.comparison_rows(runs=chosen) if len(chosen) >= 2 else []
+    figure = json.loads(reports_figures.comparison_figure(rows).to_json()) if rows else None
+    context = {"choices": choices, "chosen_ids": chosen_ids, "chosen": chosen, "rows": rows, "figure": figure,
+               "agreement": selectors.agreement_rows(runs=chosen) if len(chosen) >= 2 else []}
+    return render(request, "backtest/compare.html", context)
+
+
+@login_required
+@require_GET
+def backtest_export(request: HttpRequest, pk: int) -> HttpResponse:
+    """One table of a run (``?table=``, ``apps.backtest.export.tables_of``; default the first) as
+    ``?format=csv`` (default) or ``parquet``, streamed; 400 naming a bad table or format."""
+    run = get_object_or_404(BacktestRun.objects.select_related("account"), pk=pk)
+    fmt = request.GET.get("format", "csv")
+    tables = export.tables_of(run)
+    table = request.GET.get("table") or (tables[0] if tables else "")
+    if fmt not in export.FORMATS:
+        return HttpResponseBadRequest(f"format: one of {', '.join(export.FORMATS)}, got {fmt!r}")
+    try:
+        columns, rows = export.table_rows(run, table)
+    except (export.ExportError, reports.ReportError) as exc:
+        return HttpResponseBadRequest(str(exc))
+    stream = export.csv_stream(columns, rows) if fmt == "csv" else export.parquet_stream(columns, rows)
+    response = StreamingHttpResponse(stream, content_type=export.FORMATS[fmt])
+    response["Content-Disposition"] = f'attachment; filename="backtest-{run.pk}-{table}.{fmt}"'
+    return response
 
 
 @login_required
@@ -83,7 +122,7 @@ def backtest_csv(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 @require_GET
 def backtest_progress(request: HttpRequest, pk: int) -> JsonResponse:
-    """{"status", "progress" 0..1, "detail", "error"} of a run (polled by the detail page)."""
-    run = get_object_or_404(BacktestRun.objects.defer("series"), pk=pk)
+    """{"status", "progress" 0..1, "detail", "error"} of a run (polled by the run's page)."""
+    run = get_object_or_404(BacktestRun.objects.defer("series", "summary"), pk=pk)
     return JsonResponse({"status": run.status, "progress": run.progress, "detail": run.progress_detail,
                          "error": run.error})

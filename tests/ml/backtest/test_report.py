@@ -46,12 +46,15 @@ def test_the_report_of_a_small_series():
     r = [0.01, 990 / 1010 - 1, 1020 / 990 - 1]
     mean = sum(r) / 3
     sd = math.sqrt(sum((x - mean) ** 2 for x in r) / 2)
-    assert s["sharpe"] == pytest.approx(mean / sd * math.sqrt(31_536_000), rel=1e-6)
+    # 3 s of returns: per-second ratios, never annualised (ml.backtest.report MIN_SPAN_DAYS)
+    assert s["sharpe"]["value"] == pytest.approx(mean / sd, rel=1e-6) and s["sharpe"]["annualised"] is False
     downside = math.sqrt(sum(min(x, 0) ** 2 for x in r) / 3)
-    assert s["sortino"] == pytest.approx(mean / downside * math.sqrt(31_536_000), rel=1e-6)
+    assert s["sortino"]["value"] == pytest.approx(mean / downside, rel=1e-6) and not s["sortino"]["annualised"]
+    assert s["max_drawdown_bps"] == pytest.approx(20 / 1010 * 10_000, abs=1e-4)
     assert report["buy_and_hold"]["pnl"] == pytest.approx(20.0) and report["buy_and_hold"]["exposure"] == 1.0
     hold = report["always_hold"]
-    assert hold["pnl"] == 0 and hold["sharpe"] == 0 and hold["max_drawdown"] == 0 and hold["trades"] == 0
+    assert hold["pnl"] == 0 and hold["sharpe"]["value"] is None and "zero variance" in hold["sharpe"]["reason"]
+    assert hold["max_drawdown"] == 0 and hold["trades"] == 0
 
 
 def test_series_of_different_lengths_are_refused():
