@@ -152,3 +152,85 @@ def frame_to_candles(df: pd.DataFrame, *, symbol: str, timeframe: str) -> list[C
     return [Candle(symbol=symbol, timeframe=timeframe, open_time=int(t), open=float(o),
                    high=float(h), low=float(lo), close=float(c), volume=float(v))
             for t, o, h, lo, c, v in zip(*cols, strict=False)]
+
+
+HISTORY_GLOB = "ohlcv/binance_spot_{symbol}_{timeframe}_*.csv*"
+MERGE_TOLERANCE = 1e-3  # relative close difference two files may show on a shared candle
+
+
+def discover_history(data_dir: str | Path, symbol: str,
+                     timeframes: tuple[str, ...] = ("1m", "1h", "1d")) -> dict[str, list[Path]]:
+    """Every ``binance_spot_{SYMBOL}_{tf}_*.csv[.gz]`` file of the data directory, per timeframe,
+    sorted by name (their span is in the name). A timeframe without a file maps to []."""
+    root = Path(data_dir)
+    return {tf: sorted(root.glob(HISTORY_GLOB.format(symbol=symbol.upper(), timeframe=tf)))
+            for tf in timeframes}
+
+
+def merge_history(frames: list[pd.DataFrame], *, names: list[str] | None = None,
+                  tolerance: float = MERGE_TOLERANCE) -> tuple[pd.DataFrame, dict]:
+    """Merge canonical candle frames of one symbol and timeframe into one.
+
+    Where files overlap, the row of the file listed LAST wins (pass the most precise source last)
+    and the overlap is checked: closes must agree within ``tolerance`` (relative). The report counts
+    shared candles and disagreements per pair, so coverage is visible rather than silently merged.
+
+    Returns:
+        (frame sorted by open_time without duplicates, report {"rows", "first_ms", "last_ms",
+        "files": [...], "overlap_rows", "disagreements", "max_close_rel_diff"}).
+
+    Raises:
+        ValueError: no frame given.
+    """
+    if not frames:
+        raise ValueError("no candle frame to merge")
+    names = names or [f"frame {i}" for i in range(len(frames))]
+    merged = frames[0]
+    overlap = disagree = 0
+    worst = 0.0
+    for df in frames[1:]:
+        shared = merged.merge(df[["open_time", "close"]], on="open_time", suffixes=("", "_new"))
+        if len(shared):
+            rel = (shared["close"] - shared["close_new"]).abs() / shared["close_new"]
+            overlap += len(shared)
+            disagree += int((rel > tolerance).sum())
+            worst = max(worst, float(rel.max()))
+        merged = pd.concat([merged, df]).drop_duplicates("open_time", keep="last")
+    merged = merged.sort_values("open_time", kind="stable").reset_index(drop=True)
+    report = {"rows": len(merged), "first_ms": int(merged["open_time"].iloc[0]),
+              "last_ms": int(merged["open_time"].iloc[-1]), "files": list(names),
+              "overlap_rows": overlap, "disagreements": disagree, "max_close_rel_diff": worst}
+    if disagree:
+        logger.warning("%s: %d of %d overlapping candles disagree by more than %.3g (max %.3g)",
+                       names, disagree, overlap, tolerance, worst)
+    return merged, report
+
+
+def load_history(data_dir: str | Path, symbol: str,
+                 timeframes: tuple[str, ...] = ("1m", "1h", "1d")) -> tuple[dict[str, pd.DataFrame], dict]:
+    """All candle history of ``symbol`` in the data directory, merged per timeframe.
+
+    Files are merged oldest-starting first, so a newer, more precise download wins on shared
+    candles (the CryptoDataDownload 2017-2021 files round prices; README section 3).
+
+    Returns:
+        (timeframe -> canonical frame, coverage report per timeframe; see :func:`merge_history`).
+        A timeframe without any file is absent from both dicts.
+
+    Raises:
+        ValueError: a file fails validation (load_ohlcv_csv).
+    """
+    out: dict[str, pd.DataFrame] = {}
+    report: dict[str, dict] = {}
+    for tf, paths in discover_history(data_dir, symbol, timeframes).items():
+        if not paths:
+            continue
+        paths = sorted(paths, key=lambda p: _span_start(p.name))
+        out[tf], report[tf] = merge_history([load_ohlcv_csv(p) for p in paths], names=[p.name for p in paths])
+    return out, report
+
+
+def _span_start(name: str) -> str:
+    """The span token of a history file name (``..._1m_20240726-20240825.csv.gz`` -> "20240726")."""
+    token = name.split("_")[-1].split(".")[0]
+    return token.split("-")[0].ljust(8, "0")
