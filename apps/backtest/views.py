@@ -7,8 +7,14 @@ import logging
 
 from django.contrib.auth.decorators import login_required
 from django.db import transaction
-from django.http import (HttpRequest, HttpResponse, HttpResponseBadRequest, HttpResponseForbidden, JsonResponse,
-                         StreamingHttpResponse)
+from django.http import (
+    HttpRequest,
+    HttpResponse,
+    HttpResponseBadRequest,
+    HttpResponseForbidden,
+    JsonResponse,
+    StreamingHttpResponse,
+)
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 

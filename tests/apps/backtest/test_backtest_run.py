@@ -67,26 +67,6 @@ def test_the_page_shows_the_report_and_the_csv_downloads(window, client):
     assert client.get(f"/backtests/{run.pk}/progress").json()["status"] == "finished"
 
 
-def test_only_staff_and_traders_start_a_backtest_and_it_runs_on_the_task_queue(pipeline_ready, client,
-                                                                              django_capture_on_commit_callbacks):
-    viewer = get_user_model().objects.create_user(username="viewer", password="pw-12345678")
-    client.force_login(viewer)
-    assert client.post("/backtests/", {"source": "orderbook"}).status_code == 403
-    client.logout()
-    assert client.get("/backtests/").status_code == 302  # login required
-
-    staff = get_user_model().objects.create_user(username="boss", password="pw-12345678", is_staff=True)
-    client.force_login(staff)
-    assert client.post("/backtests/", {"source": "bogus"}).status_code == 400
-    assert client.post("/backtests/", {"source": "candles", "end": "yesterday"}).status_code == 400
-    with django_capture_on_commit_callbacks(execute=True):  # eager: the task runs on commit
-        response = client.post("/backtests/", {"source": "candles", "start": "2024-08-08T23:00:00",
-                                               "end": "2024-08-08T23:02:00"})
-    run = BacktestRun.objects.get()
-    assert response.status_code == 302 and response["Location"] == f"/backtests/{run.pk}/"
-    assert run.status == BacktestRun.Status.FINISHED and run.created_by == staff
-
-
 def test_the_candle_only_source_applies_the_completeness_gate_honestly(pipeline_ready):
     """No order book and no 1 s data: COB and 1 s components are empty, so every second is gated."""
     run = backtest_run(source="candles", start=datetime(2024, 8, 8, 23, 0, tzinfo=UTC),

@@ -108,8 +108,10 @@ def test_the_form_bounds_the_walk_forward(db, client, field, value):
     assert not BacktestRun.objects.exists()
 
 
-def test_the_form_refuses_an_end_before_the_start(db, client):
+def test_the_form_refuses_an_end_before_the_start_and_bad_fields(db, client):
     client.force_login(get_user_model().objects.create_user(username="boss", password="pw-12345678", is_staff=True))
+    assert client.post("/backtests/", {"source": "bogus"}).status_code == 400
+    assert client.post("/backtests/", {"source": "candles", "end": "yesterday"}).status_code == 400
     response = client.post("/backtests/", {"source": "candles", "start": "2024-08-08T23:02", "end": "2024-08-08T23:00"})
     assert response.status_code == 400 and "must be after the start" in response.content.decode()
 
@@ -141,3 +143,5 @@ def test_starting_a_backtest_answers_at_once_and_its_progress_reaches_finished(p
     assert answered < 5
     client.force_login(viewer)
     assert client.post("/backtests/", {"source": "orderbook"}).status_code == 403
+    client.logout()
+    assert client.get("/backtests/").status_code == 302  # login required
