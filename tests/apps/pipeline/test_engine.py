@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 
 from apps.market.models import DataGap
-from apps.pipeline import engine as engine_module
 from apps.pipeline.engine import Engine
 from apps.pipeline.runner import default_recordings
+from apps.pipeline.stages import inputs as inputs_module
 
 pytestmark = pytest.mark.django_db
 
@@ -42,17 +42,17 @@ def test_every_enabled_model_predicts_each_second_and_its_output_is_fed_to_the_n
     settings.GOGO_MIN_COMPLETENESS = 0.0  # run the models from the first second on
     engine = Engine(recordings=default_recordings(), accounts=[])
     seen_last_outputs = []
-    build = engine_module.build_base_data_input
+    build = inputs_module.build_base_data_input
 
     def spy(**kwargs):
         seen_last_outputs.append(sorted(kwargs["last_outputs"]))
         return build(**kwargs)
 
-    engine_module.build_base_data_input = spy
+    inputs_module.build_base_data_input = spy
     try:
         updates = list(islice(engine.run(), 65))
     finally:
-        engine_module.build_base_data_input = build
+        inputs_module.build_base_data_input = build
     first, last = updates[0]["prediction"], updates[-1]["prediction"]
     assert sorted(first["models"]) == ["cnn", "dqn"]  # the transformer waits for 60 s of 1s data
     assert sorted(last["models"]) == ["cnn", "dqn", "transformer"]
