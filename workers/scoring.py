@@ -1,4 +1,5 @@
-"""Tasks of the ``default`` queue for the learning loop: outcome scoring and model alerts."""
+"""Tasks of the ``default`` queue for the learning loop: outcome scoring, model alerts and the
+shadow checkpoints' promotion check."""
 from __future__ import annotations
 
 import logging
@@ -37,3 +38,12 @@ def check_model_alerts() -> list[int]:
     from apps.predictions.alerts import model_alerts_check
 
     return [a.pk for a in model_alerts_check()]
+
+
+@shared_task(name="workers.scoring.evaluate_shadows", ignore_result=True, soft_time_limit=240, time_limit=300)
+def evaluate_shadows() -> dict:
+    """Every 5 minutes (beat): judge each shadow checkpoint against the live one on the same scored
+    seconds; promote, refuse or leave pending (apps.predictions.promotion). Returns checkpoint -> decision."""
+    from apps.predictions.promotion import shadows_evaluate
+
+    return shadows_evaluate()

@@ -129,13 +129,14 @@ class PredictionFilter(_InstrumentFilters):
 
     class Meta:
         model = Prediction
-        fields = ["instrument", "symbol", "venue", "model_name", "status", "action", "checkpoint", "start", "end"]
+        fields = ["instrument", "symbol", "venue", "model_name", "shadow", "status", "action", "checkpoint", "start",
+                  "end"]
 
 
 class CheckpointFilter(FilterSet):
     class Meta:
         model = ModelCheckpoint
-        fields = ["model_name", "is_active", "pinned"]
+        fields = ["model_name", "is_active", "pinned", "state"]
 
 
 class _AccountFilters(_InstrumentFilters):

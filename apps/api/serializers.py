@@ -7,7 +7,7 @@ from decimal import Decimal
 from rest_framework import serializers
 
 from apps.market.models import Candle, CobFrame, DataGap, Instrument, MarketStream
-from apps.predictions.models import ModelCheckpoint, Prediction
+from apps.predictions.models import ModelCheckpoint, Prediction, TrainingRun
 
 POSITIVE = Decimal("0.00000001")
 
@@ -104,8 +104,28 @@ class PredictionSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Prediction
-        fields = ["id", "instrument", "model_name", "checkpoint", "ts_event", "status", "reason", "action", "prob_buy",
+        fields = ["id", "instrument", "model_name", "checkpoint", "shadow", "ts_event", "status", "reason", "action", "prob_buy",
                   "prob_sell", "prob_hold", "confidence", "completeness", "output", "created_at"]
+
+
+class TrainingRunSerializer(serializers.ModelSerializer):
+    """A training run; ``progress`` is the model's last reported progress (cache) while it is this
+    run's: {state, kind, run, epoch, total, loss, metric, fraction, message, started_at} or null."""
+
+    progress = serializers.SerializerMethodField()
+
+    class Meta:
+        model = TrainingRun
+        fields = ["id", "model_name", "kind", "state", "reason", "cases_needed", "requested_by", "metric_name",
+                  "candidate_metric", "active_metric", "n_train", "n_val", "checkpoint", "base_checkpoint", "detail",
+                  "started_at", "finished_at", "progress"]
+        read_only_fields = [f for f in fields if f not in ("model_name", "kind")]
+
+    def get_progress(self, run: TrainingRun) -> dict | None:
+        from apps.predictions.learning import training_progress_get
+
+        progress = training_progress_get(model_name=run.model_name)
+        return progress if progress and progress.get("run") == run.pk else None
 
 
 class CheckpointSerializer(serializers.ModelSerializer):
@@ -113,5 +133,6 @@ class CheckpointSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = ModelCheckpoint
-        fields = ["id", "model_name", "version", "sha256", "config", "metrics", "validation_metric", "data_start",
-                  "data_end", "is_active", "pinned", "load_error", "created_at"]
+        fields = ["id", "model_name", "version", "sha256", "config", "metrics", "validation_metric", "net_edge_bps",
+                  "state", "evidence", "replaced", "data_start", "data_end", "is_active", "pinned", "load_error",
+                  "created_at"]

@@ -13,6 +13,7 @@ router.register("data-gaps", market.DataGapViewSet, basename="data-gap")
 router.register("streams", market.MarketStreamViewSet, basename="stream")
 router.register("predictions", predictions.PredictionViewSet, basename="prediction")
 router.register("checkpoints", predictions.CheckpointViewSet, basename="checkpoint")
+router.register("training-runs", predictions.TrainingRunViewSet, basename="training-run")
 # Per-user rows (apps.api.mixins.OwnedQuerysetMixin): another user's row is a 404.
 router.register("accounts", trading.TradingAccountViewSet, basename="account")
 router.register("decisions", trading.DecisionViewSet, basename="decision")

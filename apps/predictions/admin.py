@@ -1,5 +1,6 @@
 from django.contrib import admin, messages
 
+from apps.accounts.services import audit_record
 from apps.predictions import services
 from apps.predictions.models import (
     ModelAlert,
@@ -10,17 +11,55 @@ from apps.predictions.models import (
     RegistrySettings,
     TrainingRun,
 )
+from apps.predictions.promotion import evidence_line
 
 
 @admin.register(ModelCheckpoint)
 class ModelCheckpointAdmin(admin.ModelAdmin):
-    list_display = ("model_name", "version", "is_active", "pinned", "validation_metric", "data_start", "data_end",
-                    "created_at", "load_error")
-    list_filter = ("model_name", "is_active", "pinned")
+    list_display = ("model_name", "version", "state", "is_active", "pinned", "net_edge_bps", "validation_metric",
+                    "promotion_evidence", "replaced", "created_at", "load_error")
+    list_filter = ("model_name", "state", "is_active", "pinned")
     search_fields = ("model_name", "version", "sha256")
     date_hierarchy = "created_at"
-    readonly_fields = ("sha256", "path", "config", "metrics", "created_at", "is_active", "pinned", "load_error")
-    actions = ("rollback_to_checkpoint", "unpin_model")
+    readonly_fields = ("sha256", "path", "config", "metrics", "created_at", "is_active", "pinned", "load_error", "state",
+                       "evidence", "replaced", "net_edge_bps")
+    actions = ("evaluate_shadow", "promote_checkpoint", "rollback_to_replaced", "rollback_to_checkpoint", "unpin_model")
+
+    @admin.display(description="Promotion evidence")
+    def promotion_evidence(self, obj: ModelCheckpoint) -> str:
+        """The last shadow check in one line: decision, n, mean and interval (bps per second)."""
+        return evidence_line(obj.evidence)
+
+    @admin.action(description="Check the selected shadows now: promote with a proven net edge, else refuse or wait")
+    def evaluate_shadow(self, request, queryset):
+        from apps.predictions.promotion import shadow_evaluate
+
+        for checkpoint in queryset.filter(state=ModelCheckpoint.State.SHADOW):
+            evidence = shadow_evaluate(checkpoint=checkpoint)
+            self.message_user(request, f"{checkpoint}: {evidence['decision']}: {evidence['why']}")
+
+    @admin.action(description="Promote: make the selected checkpoint live now (one per model; the one it replaces "
+                  "stays its rollback target)")
+    def promote_checkpoint(self, request, queryset):
+        if queryset.values("model_name").distinct().count() != queryset.count():
+            self.message_user(request, "Select at most one checkpoint per model.", messages.ERROR)
+            return
+        for checkpoint in queryset:
+            evidence = {**checkpoint.evidence, "decision": "promoted",
+                        "why": f"promoted by {request.user.get_username()} in the admin"}
+            services.checkpoint_promote(checkpoint=checkpoint, evidence=evidence)
+            audit_record(user=request.user, action="checkpoint.promote", target=checkpoint, request=request)
+            self.message_user(request, f"{checkpoint} is now live.")
+
+    @admin.action(description="Roll back: make the checkpoint each selected one replaced live again (pinned)")
+    def rollback_to_replaced(self, request, queryset):
+        for checkpoint in queryset:
+            if checkpoint.replaced is None:
+                self.message_user(request, f"{checkpoint} replaced no checkpoint.", messages.WARNING)
+                continue
+            services.checkpoint_rollback(checkpoint=checkpoint.replaced)
+            audit_record(user=request.user, action="checkpoint.pin", target=checkpoint.replaced, request=request)
+            self.message_user(request, f"{checkpoint.replaced} is live again (pinned).")
 
     @admin.action(description="Roll back: make the selected checkpoint live (pinned; one per model)")
     def rollback_to_checkpoint(self, request, queryset):
@@ -103,9 +142,10 @@ class ModelAlertAdmin(admin.ModelAdmin):
 
 @admin.register(TrainingRun)
 class TrainingRunAdmin(admin.ModelAdmin):
-    list_display = ("started_at", "model_name", "kind", "state", "metric_name", "candidate_metric", "active_metric",
-                    "n_train", "n_val", "checkpoint", "finished_at")
+    list_display = ("started_at", "model_name", "kind", "state", "reason", "cases_needed", "requested_by",
+                    "candidate_metric", "active_metric", "n_train", "n_val", "checkpoint", "finished_at")
     list_filter = ("model_name", "kind", "state")
     search_fields = ("model_name", "metric_name")
     date_hierarchy = "started_at"
-    readonly_fields = ("detail", "candidate_metric", "active_metric", "n_train", "n_val", "started_at", "finished_at")
+    readonly_fields = ("detail", "candidate_metric", "active_metric", "n_train", "n_val", "started_at", "finished_at",
+                       "reason", "cases_needed", "requested_by")

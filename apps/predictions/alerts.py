@@ -45,13 +45,14 @@ def model_alerts_check(*, instrument: Instrument | None = None, rule: AlertRule 
     the new alerts. Returns them."""
     now = now or datetime.now(UTC)
     created = []
-    groups = PredictionOutcome.objects.all()
+    groups = PredictionOutcome.objects.filter(shadow=False)  # a shadow is judged by apps.predictions.promotion
     if instrument is not None:
         groups = groups.filter(instrument=instrument)
     newest = groups.order_by("-ts_event").values_list("ts_event", flat=True).first()
     groups = groups.filter(ts_event__gte=newest - RECENT) if newest else groups.none()  # groups still scored
     for instrument_id, model_name, horizon in groups.values_list("instrument_id", "model_name", "horizon").distinct():
-        rows = list(PredictionOutcome.objects.filter(instrument_id=instrument_id, model_name=model_name, horizon=horizon)
+        rows = list(PredictionOutcome.objects.filter(instrument_id=instrument_id, model_name=model_name, horizon=horizon,
+                                                     shadow=False)
                     .order_by("-ts_event").values_list("correct", "label")[: 2 * rule.window])[::-1]  # oldest first
         if len(rows) < rule.window:
             continue

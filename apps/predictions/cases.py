@@ -15,7 +15,7 @@ from apps.predictions.models import PredictionOutcome
 from ml.features.base_input import InputError
 from ml.features.package import unpack_input
 from ml.models.specs import spec_for
-from ml.outcomes import HORIZONS_MS, LABEL_BAND
+from ml.outcomes import BPS, HORIZONS_MS, LABEL_BAND
 from ml.training.cases import (
     TrainingCases,
     cases_from_annotations,
@@ -31,9 +31,16 @@ logger = logging.getLogger(__name__)
 def label_horizon(model_name: str, model: Any) -> str:
     """The outcome horizon matching a model's training label: ``horizon_min`` minutes (cnn, dqn)
     or ``label_horizon_s`` seconds (transformer), the nearest of 1m/5m/15m/60m."""
-    cfg = model.config
-    ms = getattr(cfg, "horizon_min", None)
-    ms = ms * 60_000 if ms else getattr(cfg, "label_horizon_s", 300) * 1000
+    return horizon_for_config({k: getattr(model.config, k, None)
+                               for k in ("horizon_min", "trade_horizon_min", "label_horizon_s")})
+
+
+def horizon_for_config(config: dict) -> str:
+    """:func:`label_horizon` from a checkpoint's stored config dict (``ModelCheckpoint.config``):
+    ``horizon_min``, else ``trade_horizon_min`` (the market families' trade horizon), else
+    ``label_horizon_s``, else 5 minutes; the nearest of 1m/5m/15m/60m."""
+    minutes = config.get("horizon_min") or config.get("trade_horizon_min")
+    ms = minutes * 60_000 if minutes else (config.get("label_horizon_s") or 300) * 1000
     return min(HORIZONS_MS, key=lambda h: abs(HORIZONS_MS[h] - ms))
 
 
@@ -53,14 +60,22 @@ def _expected(model_name: str, model: Any, instrument: Instrument, reference: In
 def training_cases_collect(*, model_name: str, model: Any, instrument: Instrument, reference: Instrument, start_ms: int,
                            end_ms: int, limit: int = 5000, min_completeness: float = 0.9) -> TrainingCases:
     """Every training case of ``model_name`` with its input second in ``[start_ms, end_ms)``:
-    the newest ``limit`` scored predictions at the model's label horizon, every annotation of the
+    the newest ``limit`` scored predictions of its live checkpoints at the model's label horizon
+    (a shadow's calls on the same seconds would repeat their inputs), every annotation of the
     instrument, and (dqn) every paper round trip whose first fill's decision links a prediction
     with a fitting input package. Cases below ``min_completeness`` are left out. Time order.
 
+    Outcomes are NET: each case's rewards are the bps of acting on it after
+    ``RegistrySettings.round_trip_cost_bps`` (fees both ways plus the spread), half per side;
+    paper round trips carry their real fees.
+
     Raises ValueError when there is no case at all."""
+    from apps.predictions.selectors import registry_settings_get
+
+    fee = registry_settings_get().round_trip_cost_bps / 2 / BPS  # per side: the rewards are net of a round trip
     expected = _expected(model_name, model, instrument, reference, start_ms)
-    parts = [_scored(model_name, model, instrument, start_ms, end_ms, limit, expected, min_completeness),
-             _annotations(model_name, model, instrument, reference, start_ms, end_ms, expected, min_completeness)]
+    parts = [_scored(model_name, model, instrument, start_ms, end_ms, limit, expected, min_completeness, fee),
+             _annotations(model_name, model, instrument, reference, start_ms, end_ms, expected, min_completeness, fee)]
     if model_name == "dqn":
         parts.append(_paper(instrument, start_ms, end_ms, expected, min_completeness))
     cases = TrainingCases.concat(parts)
@@ -69,9 +84,9 @@ def training_cases_collect(*, model_name: str, model: Any, instrument: Instrumen
 
 
 def _scored(model_name: str, model: Any, instrument: Instrument, start_ms: int, end_ms: int, limit: int,
-            expected: dict[str, tuple], minimum: float) -> TrainingCases:
+            expected: dict[str, tuple], minimum: float, fee: float) -> TrainingCases:
     rows = (PredictionOutcome.objects.filter(
-        instrument=instrument, model_name=model_name, horizon=label_horizon(model_name, model),
+        instrument=instrument, model_name=model_name, shadow=False, horizon=label_horizon(model_name, model),
         ts_event__gte=ms_to_datetime(start_ms), ts_event__lt=ms_to_datetime(end_ms),
         prediction__input_package__isnull=False)
         .order_by("-ts_event").values_list("ts_event", "realized_return", "prediction__input_package")[:limit])
@@ -83,11 +98,11 @@ def _scored(model_name: str, model: Any, instrument: Instrument, start_ms: int, 
             times.append(datetime_to_ms(ts_event))
             returns.append(realized)
     threshold = getattr(model.config, "label_threshold", LABEL_BAND)
-    return cases_from_scored(packages, np.array(times, dtype=np.int64), np.array(returns), threshold=threshold)
+    return cases_from_scored(packages, np.array(times, dtype=np.int64), np.array(returns), threshold=threshold, fee=fee)
 
 
 def _annotations(model_name: str, model: Any, instrument: Instrument, reference: Instrument, start_ms: int, end_ms: int,
-                 expected: dict[str, tuple], minimum: float) -> TrainingCases:
+                 expected: dict[str, tuple], minimum: float, fee: float) -> TrainingCases:
     from apps.annotations.selectors import annotation_list
     from apps.predictions.inference import inference_input_from_db
 
@@ -107,7 +122,8 @@ def _annotations(model_name: str, model: Any, instrument: Instrument, reference:
         sides.append(a.side)
         entries.append(float(a.entry_price))
         exits.append(float(a.exit_price))
-    return cases_from_annotations(packages, np.array(times, dtype=np.int64), sides, np.array(entries), np.array(exits))
+    return cases_from_annotations(packages, np.array(times, dtype=np.int64), sides, np.array(entries), np.array(exits),
+                                  fee=fee)
 
 
 def _paper(instrument: Instrument, start_ms: int, end_ms: int, expected: dict[str, tuple], minimum: float) -> TrainingCases:

@@ -29,7 +29,7 @@ _TRUNC = {"day": TruncDay, "hour": TruncHour}
 
 def _outcomes(*, instrument: Instrument | None, model_name: str | None, horizon: str | None,
               start: datetime | None, end: datetime | None) -> QuerySet[PredictionOutcome]:
-    qs = PredictionOutcome.objects.all()
+    qs = PredictionOutcome.objects.filter(shadow=False)  # the live calls; shadows: apps.predictions.promotion
     if instrument is not None:
         qs = qs.filter(instrument=instrument)
     if model_name:
@@ -92,7 +92,8 @@ def learning_summary(*, instrument: Instrument | None = None, hours: int = 24, a
 
     Returns: {"until": datetime | None, "hours", "horizons": [...], "models": {model: {horizon:
     {"n", "accuracy", "baseline_hold", "brier", "pnl_bps_mean", "trades"}}}, "alerts": [...],
-    "runs": {model: {...}}}."""
+    "runs": {model: {"id", "kind", "state", "metric", "candidate", "active", "reason", "cases_needed",
+    "started_at"}}}."""
     qs = _outcomes(instrument=instrument, model_name=None, horizon=None, start=None, end=None)
     until = qs.aggregate(newest=Max("ts_event"))["newest"]
     models: dict[str, dict] = {}
@@ -107,7 +108,8 @@ def learning_summary(*, instrument: Instrument | None = None, hours: int = 24, a
     runs = {}
     for run in TrainingRun.objects.order_by("-started_at")[:50]:
         runs.setdefault(run.model_name, {
-            "kind": run.kind, "state": run.state, "metric": run.metric_name, "candidate": run.candidate_metric,
-            "active": run.active_metric, "started_at": run.started_at.isoformat()})
+            "id": run.pk, "kind": run.kind, "state": run.state, "metric": run.metric_name,
+            "candidate": run.candidate_metric, "active": run.active_metric, "reason": run.reason,
+            "cases_needed": run.cases_needed, "started_at": run.started_at.isoformat()})
     return {"until": until, "hours": hours, "horizons": list(HORIZONS_MS), "models": models, "alerts": open_alerts,
             "runs": runs}

@@ -7,7 +7,19 @@ from apps.market.models import Instrument
 
 
 class ModelCheckpoint(models.Model):
-    """A saved model file with the config, metrics and data range it was trained on."""
+    """A saved model file with the config, metrics and data range it was trained on.
+
+    ``state``: LIVE (the desk trades on its outputs; ``is_active`` mirrors it, one per model),
+    SHADOW (predicts every second, its predictions are stored and scored, it never trades; at most
+    one per model; promoted by ``apps.predictions.promotion``) or RETIRED (kept for ranking and
+    rollback). ``evidence`` is the last promotion check: {"decision", "n", "mean", "lo", "hi", ...}
+    (``apps.predictions.promotion.shadow_evaluate``).
+    """
+
+    class State(models.TextChoices):
+        LIVE = "live", "Live"
+        SHADOW = "shadow", "Shadow"
+        RETIRED = "retired", "Retired"
 
     model_name = models.CharField(max_length=64)
     version = models.CharField(max_length=64)
@@ -16,6 +28,15 @@ class ModelCheckpoint(models.Model):
     config = models.JSONField(default=dict)
     metrics = models.JSONField(default=dict)
     validation_metric = models.FloatField(null=True, blank=True, help_text="Higher is better")
+    net_edge_bps = models.FloatField(
+        null=True, blank=True,
+        help_text="Out-of-sample mean net PnL per trade, bps after costs (metrics.validation.net_edge_bps_per_trade.mean); "
+        "ranks first",
+    )
+    state = models.CharField(max_length=8, choices=State.choices, default=State.RETIRED)
+    evidence = models.JSONField(default=dict, blank=True, help_text="The last shadow promotion check and its outcome")
+    replaced = models.ForeignKey("self", on_delete=models.SET_NULL, null=True, blank=True, related_name="+",
+                                 help_text="The live checkpoint this one replaced (the one-click rollback target)")
     data_start = models.DateTimeField(null=True, blank=True)
     data_end = models.DateTimeField(null=True, blank=True)
     is_active = models.BooleanField(default=False)
@@ -34,6 +55,11 @@ class ModelCheckpoint(models.Model):
             models.UniqueConstraint(
                 fields=["model_name"], condition=Q(pinned=True), name="checkpoint_one_pinned_per_model"
             ),
+            models.UniqueConstraint(
+                fields=["model_name"], condition=Q(state="shadow"), name="checkpoint_one_shadow_per_model"
+            ),
+            models.CheckConstraint(condition=Q(is_active=True, state="live") | (Q(is_active=False) & ~Q(state="live")),
+                                   name="checkpoint_active_is_live"),
         ]
         ordering = ["model_name", "-created_at"]
 
@@ -55,6 +81,21 @@ class RegistrySettings(models.Model):
     )
     history_max_age_days = models.PositiveIntegerField(
         default=7, help_text="Predictions older than this many days are deleted (0 = no limit)"
+    )
+    round_trip_cost_bps = models.FloatField(
+        default=20.0, validators=[MinValueValidator(0.0)],
+        help_text="Cost of one round trip in bps of the notional: fees both ways plus the spread (Binance spot "
+        "taker 2 x 10 bps = 20); subtracted from every BUY/SELL call's move when shadows are judged and cases built",
+    )
+    promotion_min_n = models.PositiveIntegerField(
+        default=3600, validators=[MinValueValidator(2)],
+        help_text="Scored seconds a shadow and the live checkpoint must share before the shadow can be promoted",
+    )
+    promotion_alpha = models.FloatField(
+        default=0.05, help_text="Promote when the lower end of the (1 - alpha) interval of the net edge difference is > 0"
+    )
+    shadow_max_hours = models.PositiveIntegerField(
+        default=48, help_text="A shadow not promoted after this many hours is refused (retired)"
     )
 
     class Meta:
@@ -92,6 +133,7 @@ class Prediction(models.Model):
     instrument = models.ForeignKey(Instrument, on_delete=models.CASCADE, related_name="predictions")
     model_name = models.CharField(max_length=64)
     checkpoint = models.ForeignKey(ModelCheckpoint, on_delete=models.SET_NULL, null=True, blank=True)
+    shadow = models.BooleanField(default=False, help_text="Made by a shadow checkpoint: scored, never traded on")
     ts_event = models.DateTimeField(help_text="Exchange second the input closes at")
     status = models.CharField(max_length=16, choices=Status.choices)
     reason = models.CharField(max_length=255, blank=True)
@@ -110,7 +152,7 @@ class Prediction(models.Model):
     class Meta:
         constraints = [
             models.UniqueConstraint(
-                fields=["instrument", "model_name", "ts_event"], name="prediction_unique_natural_key"
+                fields=["instrument", "model_name", "shadow", "ts_event"], name="prediction_unique_natural_key_shadow"
             )
         ]
         indexes = [models.Index(fields=["instrument", "model_name", "-ts_event"])]
@@ -138,6 +180,7 @@ class PredictionOutcome(models.Model):
     horizon = models.CharField(max_length=4, choices=Horizon.choices)
     instrument = models.ForeignKey(Instrument, on_delete=models.CASCADE, related_name="prediction_outcomes")
     model_name = models.CharField(max_length=64)
+    shadow = models.BooleanField(default=False, help_text="The prediction's: a shadow checkpoint's call")
     ts_event = models.DateTimeField(help_text="The prediction's second (its input closes at ts_event + 1 s)")
     action = models.CharField(max_length=4, choices=Prediction.Action.choices)
     confidence = models.FloatField()
@@ -193,11 +236,13 @@ class ModelAlert(models.Model):
 
 
 class TrainingRun(models.Model):
-    """One fine-tune or full retrain of a model family, and whether its checkpoint went live.
+    """One fine-tune or full retrain of a model family, and what became of its checkpoint.
 
     Kept when checkpoints are pruned: the retrain-stagnation alert reads the last runs.
     ``candidate_metric`` and ``active_metric`` are the validation metric of the new and of the live
-    checkpoint on the SAME held-out range (apps.predictions.learning).
+    checkpoint on the SAME held-out range (apps.predictions.learning), for information: the new
+    checkpoint goes to shadow (state SHADOW) and is promoted or refused on live seconds
+    (apps.predictions.promotion), which updates the run.
     """
 
     class Kind(models.TextChoices):
@@ -205,8 +250,11 @@ class TrainingRun(models.Model):
         FULL = "full", "Full retrain"
 
     class State(models.TextChoices):
+        QUEUED = "queued", "Queued (Train now)"
         RUNNING = "running", "Running"
         PROMOTED = "promoted", "Promoted (now live)"
+        SHADOW = "shadow", "In shadow (judged on live seconds)"
+        REFUSED = "refused", "Shadow refused (no proven edge)"
         KEPT = "kept", "Registered, live one kept"
         FAILED = "failed", "Failed"
         SKIPPED = "skipped", "Skipped (too few cases)"
@@ -223,6 +271,10 @@ class TrainingRun(models.Model):
     base_checkpoint = models.ForeignKey(ModelCheckpoint, on_delete=models.SET_NULL, null=True, blank=True,
                                         related_name="+", help_text="The live checkpoint it started from / competed with")
     detail = models.JSONField(default=dict, blank=True)
+    reason = models.CharField(max_length=255, blank=True, help_text="Why it was skipped, refused or failed")
+    cases_needed = models.PositiveIntegerField(null=True, blank=True,
+                                               help_text="Skipped: training cases it needs (held-out ones included)")
+    requested_by = models.CharField(max_length=150, blank=True, help_text="User of a 'Train now'; blank = schedule")
     started_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 

@@ -71,7 +71,8 @@ def _pending(instrument: Instrument, horizon: str, until_ms: int, after_ms: int,
                                     ts_event__gt=max(ms_to_datetime(after_ms), lookback_start), ts_event__lte=latest,
                                     prob_buy__isnull=False)
           .exclude(action="").filter(~Exists(scored)).order_by("ts_event")
-          .values_list("pk", "model_name", "ts_event", "action", "prob_buy", "prob_sell", "prob_hold", "confidence"))
+          .values_list("pk", "model_name", "ts_event", "action", "prob_buy", "prob_sell", "prob_hold", "confidence",
+                       "shadow"))
     return list(qs[:size])
 
 
@@ -136,7 +137,8 @@ def _write(instrument: Instrument, horizon: str, rows: list[tuple], ts: np.ndarr
         columns = {
             "prediction_id": [r[0] for r in kept], "horizon": [horizon] * len(idx),
             "instrument_id": [instrument.pk] * len(idx), "model_name": [r[1] for r in kept],
-            "ts_event": [r[2] for r in kept], "action": [r[3] for r in kept], "confidence": confidence.tolist(),
+            "ts_event": [r[2] for r in kept], "shadow": [r[8] for r in kept], "action": [r[3] for r in kept],
+            "confidence": confidence.tolist(),
             "price_start": [to_decimal(p) for p in s.price_start[idx]], "price_end": [to_decimal(p) for p in s.price_end[idx]],
             "realized_return": s.realized_return[idx].tolist(), "label": [ACTIONS[k] for k in s.label[idx]],
             "correct": s.correct[idx].tolist(), "pnl_bps": s.pnl_bps[idx].tolist(), "brier": s.brier[idx].tolist()}
@@ -150,7 +152,8 @@ def _write(instrument: Instrument, horizon: str, rows: list[tuple], ts: np.ndarr
 
 
 _COLUMNS = (("prediction_id", "bigint"), ("horizon", "text"), ("instrument_id", "bigint"), ("model_name", "text"),
-            ("ts_event", "timestamptz"), ("action", "text"), ("confidence", "float8"), ("price_start", "numeric"),
+            ("ts_event", "timestamptz"), ("shadow", "boolean"), ("action", "text"), ("confidence", "float8"),
+            ("price_start", "numeric"),
             ("price_end", "numeric"), ("realized_return", "float8"), ("label", "text"), ("correct", "boolean"),
             ("pnl_bps", "float8"), ("brier", "float8"))
 

@@ -10,10 +10,28 @@ register = template.Library()
 
 
 @register.simple_tag
-def learning_panel() -> dict:
+def role_at_least(user, role: str) -> bool:
+    """Whether ``user`` holds ``role`` ("viewer", "trader", "admin") or a higher one."""
+    from apps.accounts.roles import role_at_least as held
+
+    return bool(getattr(user, "is_authenticated", False) and held(user, role))  # no user in the context: no
+
+
+@register.simple_tag
+def checkpoint_panel() -> list[dict]:
+    """The checkpoints panel's rows (apps.predictions.selectors.checkpoint_panel)."""
+    from apps.predictions.selectors import checkpoint_panel as panel
+
+    return panel()
+
+
+@register.simple_tag
+def learning_panel(user=None) -> dict:
     """The learning summary (apps.predictions.metrics.learning_summary) plus each model's last
     training progress (cache), as rows ready to render: {"horizons", "rows": [{"model", "cells":
-    [{"horizon", "accuracy", "baseline", "n"}]}], "alerts", "training": [{...}], "until"}."""
+    [{"horizon", "accuracy", "baseline", "n"}]}], "alerts", "training": [{"model", "state", "kind",
+    "epoch", "total", "metric", "fraction", "message"}], "until", "can_train"}. ``message``: the
+    last run's reason (a skip says how many cases it needs) or the running one's progress message."""
     from apps.predictions.learning import training_progress_get
     from apps.predictions.metrics import learning_summary
     from ml.models.specs import MODEL_NAMES
@@ -32,10 +50,13 @@ def learning_panel() -> dict:
     for model in MODEL_NAMES:
         progress = training_progress_get(model_name=model) or {}
         run = summary["runs"].get(model) or {}
-        training.append({"model": model, "state": progress.get("state") or run.get("state") or "—",
+        current = not run or progress.get("run") in (None, run.get("id"))  # progress of the last run (or older)
+        state = (progress.get("state") if current else None) or run.get("state") or "—"
+        message = run.get("reason") or "" if run and state == run.get("state") else progress.get("message") or ""
+        training.append({"model": model, "state": state,
                          "kind": progress.get("kind") or run.get("kind") or "",
                          "epoch": progress.get("epoch"), "total": progress.get("total"),
                          "metric": progress.get("metric", run.get("candidate")),
-                         "fraction": round(100 * (progress.get("fraction") or 0))})
+                         "fraction": round(100 * (progress.get("fraction") or 0)), "message": message})
     return {"horizons": summary["horizons"], "rows": rows, "alerts": summary["alerts"], "training": training,
-            "until": summary["until"], "hours": summary["hours"]}
+            "until": summary["until"], "hours": summary["hours"], "can_train": role_at_least(user, "trader")}

@@ -13,6 +13,7 @@ from apps.market.convert import ms_to_datetime
 from apps.market.models import Instrument
 from apps.predictions import learning, services
 from apps.predictions.models import ModelCheckpoint, Prediction, PredictionOutcome, TrainingRun
+from apps.predictions.selectors import checkpoint_ranked
 from ml.features.package import pack_input
 from ml.models.checkpoint import save_checkpoint
 from ml.models.cnn import CnnConfig, MultiTimeframeCNN
@@ -71,37 +72,26 @@ def _candidate(model, val) -> ModelCheckpoint | None:
     return row, run
 
 
-def test_a_new_checkpoint_that_does_not_beat_the_live_one_on_the_same_range_is_kept_not_live(registry):
-    live = _register(registry, _constant_cnn(2), 0.1, "hold")  # always HOLD; stored metric from an old range
-    row, run = _candidate(_constant_cnn(0), _val([0.0] * 12))  # always BUY; every held-out label is HOLD
+def test_a_new_checkpoint_is_measured_beside_the_live_one_on_the_same_range_and_goes_to_shadow(registry):
+    live = _register(registry, _constant_cnn(2), 0.9, "hold")  # always HOLD; its stored metric from an old range
+    row, run = _candidate(_constant_cnn(0), _val([0.01] * 12))  # always BUY; every held-out move is +1 %
     live.refresh_from_db()
-    assert live.is_active and not row.is_active and run.state == "kept"
-    assert live.validation_metric == pytest.approx(1 / 3) and live.metrics["heldout"]["n"] == 12  # re-evaluated
-    assert row.validation_metric == 0.0 and run.candidate_metric == 0.0 and run.active_metric == pytest.approx(1 / 3)
-    assert row.metrics["replacement"]["promoted"] is False and "not better" in row.metrics["replacement"]["why"]
+    assert run.state == "shadow" and row.state == "shadow" and not row.is_active
+    assert live.is_active and live.state == "live"  # only the promotion check on live seconds replaces it
+    # both measured on the same 12 held-out cases: net bps per trade after the 20 bps round trip
+    assert row.net_edge_bps == pytest.approx(100 - 20) and row.metrics["heldout"]["net_edge_bps_per_trade"]["n"] == 12
+    assert row.metrics["validation"]["net_edge_bps_per_trade"]["mean"] == pytest.approx(80)
+    assert live.net_edge_bps == 0.0 and live.metrics["heldout"]["net_edge_bps_per_trade"]["n"] == 0  # never trades
+    assert live.validation_metric == 0.0 and run.active_metric == 0.0 and run.candidate_metric == pytest.approx(1 / 3)
+    assert [c.pk for c in checkpoint_ranked(model_name="cnn")] == [row.pk, live.pk]
+    assert "shadow" in run.detail["why"] and run.detail["net_edge"]["mean"] == pytest.approx(80)
 
 
-def test_a_tie_keeps_the_live_checkpoint(registry):
+def test_a_candidate_whose_calls_do_not_cover_the_cost_ranks_below_always_hold(registry):
     live = _register(registry, _constant_cnn(2), 0.1, "hold")
-    row, run = _candidate(_constant_cnn(2), _val([0.0] * 12))
-    assert run.state == "kept" and ModelCheckpoint.objects.get(is_active=True).pk == live.pk
-
-
-def test_a_new_checkpoint_that_beats_the_live_one_on_the_same_range_goes_live(registry):
-    live = _register(registry, _constant_cnn(2), 0.9, "hold")  # its old metric (0.9) would outrank anything
-    row, run = _candidate(_constant_cnn(0), _val([0.01] * 12))  # every held-out label is BUY
-    live.refresh_from_db()
-    assert run.state == "promoted" and row.is_active and not live.is_active
-    assert live.validation_metric == 0.0 and row.validation_metric == pytest.approx(1 / 3)
-    assert row.metrics["replacement"]["active_version"] == "hold" and "promoted" in run.detail["why"]
-
-
-def test_a_pinned_live_checkpoint_is_never_replaced(registry):
-    live = _register(registry, _constant_cnn(2), 0.1, "hold")
-    services.checkpoint_rollback(checkpoint=live)
-    row, run = _candidate(_constant_cnn(0), _val([0.01] * 12))
-    assert run.state == "kept" and "pinned" in run.detail["why"]
-    assert ModelCheckpoint.objects.get(is_active=True).pk == live.pk
+    row, run = _candidate(_constant_cnn(0), _val([0.001] * 12))  # +10 bps moves: BUY loses 10 bps after costs
+    assert row.net_edge_bps == pytest.approx(10 - 20) and run.state == "shadow"
+    assert [c.pk for c in checkpoint_ranked(model_name="cnn")] == [live.pk, row.pk]
 
 
 def _scored_history(eth, n: int, seed: int = 0) -> None:
@@ -121,7 +111,7 @@ def _scored_history(eth, n: int, seed: int = 0) -> None:
         for p, up in zip(preds, ups, strict=True)])
 
 
-def test_the_fine_tune_task_trains_on_scored_predictions_and_registers_under_the_rule(registry, eth, settings):
+def test_the_fine_tune_task_trains_on_scored_predictions_and_sends_the_checkpoint_to_shadow(registry, eth, settings):
     from django.core.cache import cache
 
     from workers.training import fine_tune_model
@@ -130,24 +120,32 @@ def test_the_fine_tune_task_trains_on_scored_predictions_and_registers_under_the
     live = _register(registry, MultiTimeframeCNN(CnnConfig(**TINY)).eval(), 0.2, "live")
     _scored_history(eth, 160)
     run = TrainingRun.objects.get(pk=fine_tune_model.apply(args=("cnn",)).get())
-    assert run.state in ("promoted", "kept") and run.base_checkpoint_id == live.pk
+    assert run.state == "shadow" and run.base_checkpoint_id == live.pk
     assert run.n_val >= 30 and run.n_train >= 100 and run.n_train + run.n_val <= 160
     assert run.candidate_metric is not None and run.active_metric is not None
     new = run.checkpoint
     assert Path(new.path).exists() and new.metrics["replacement"]["candidate_metric"] == run.candidate_metric
     assert new.metrics["sources"]["train"]["scored"] == run.n_train
-    assert (run.state == "promoted") == new.is_active == (run.candidate_metric > run.active_metric)
+    assert new.state == "shadow" and not new.is_active and ModelCheckpoint.objects.get(is_active=True).pk == live.pk
+    assert new.net_edge_bps is not None and new.metrics["heldout"]["net_edge_bps_per_trade"]["n"] >= 0
     progress = cache.get("gogo:training:cnn")
     assert progress["state"] == run.state and progress["epoch"] == 2 and progress["total"] == 2
     print(f"cnn fine-tune through the task: {run.detail['samples_per_second']:.0f} samples/s")
 
 
-def test_a_fine_tune_without_enough_cases_is_skipped(registry, eth):
+def test_a_fine_tune_without_enough_cases_is_skipped_saying_why_and_how_many_it_needs(registry, eth):
+    from apps.predictions.templatetags.learning import learning_panel
+
     _register(registry, MultiTimeframeCNN(CnnConfig(**TINY)).eval(), 0.2, "live")
     _scored_history(eth, 20)
     run = learning.model_fine_tune(model_name="cnn", instrument=eth)
-    assert run.state == "skipped" and run.detail["n_train"] < 64 and run.checkpoint is None
-    assert learning.training_progress_get(model_name="cnn")["state"] == "skipped"
+    assert run.state == "skipped" and run.checkpoint is None and run.cases_needed == 64 + 16
+    assert run.n_train + run.n_val <= 20 and run.detail["n_train"] == run.n_train < 64
+    assert f"{run.n_train + run.n_val} of the 80 it needs" in run.reason and "needs 64" in run.reason
+    progress = learning.training_progress_get(model_name="cnn")
+    assert progress["state"] == "skipped" and progress["run"] == run.pk and progress["message"] == run.reason
+    shown = next(t for t in learning_panel()["training"] if t["model"] == "cnn")
+    assert shown["state"] == "skipped" and shown["message"] == run.reason
 
 
 @pytest.fixture
@@ -177,7 +175,7 @@ def test_training_progress_reaches_the_dashboard_group():
         async_to_sync(layer.group_discard)("dashboard", channel)
     assert [m["type"] for m in messages] == ["training.progress"] * 2
     assert messages[1]["training"] | {"started_at": None} == {
-        "model": "dqn", "kind": "fine_tune", "state": "running", "epoch": 1, "total": 3, "loss": 0.5,
+        "model": "dqn", "kind": "fine_tune", "run": None, "state": "running", "epoch": 1, "total": 3, "loss": 0.5,
         "metric": 1.25, "fraction": pytest.approx(1 / 3), "message": "", "started_at": None}
 
 
@@ -230,14 +228,15 @@ def test_a_full_retrain_is_ranked_on_the_same_held_out_cases_when_there_are_enou
         return services.Trained(_constant_cnn(0), {"val_macro_f1": 0.05, "n_train": 1000}, (0, 60_000))
 
     monkeypatch.setitem(services.TRAINERS, "cnn", trainer)
-    pk = train_model.apply(args=("cnn",)).get()
-    run = TrainingRun.objects.get(kind="full")
-    new = ModelCheckpoint.objects.get(pk=pk)
+    run = TrainingRun.objects.get(pk=train_model.apply(args=("cnn",)).get())
+    new = run.checkpoint
     live.refresh_from_db()
     # Held-out labels are BUY or SELL: always-BUY scores F1 1/3 of BUY's share, always-HOLD scores 0.
-    assert run.active_metric == 0.0 and run.candidate_metric > 0 and run.state == "promoted"
-    assert new.is_active and new.validation_metric == run.candidate_metric and live.validation_metric == 0.0
-    assert new.metrics["heldout"]["n"] == run.n_val and new.metrics["replacement"]["promoted"]
+    assert run.kind == "full" and run.active_metric == 0.0 and run.candidate_metric > 0 and run.state == "shadow"
+    assert new.state == "shadow" and new.validation_metric == run.candidate_metric and live.validation_metric == 0.0
+    assert live.is_active and new.metrics["heldout"]["n"] == run.n_val
+    # +-50 bps moves: always-BUY earns +30 bps on the up half and loses 70 on the down half
+    assert new.net_edge_bps == pytest.approx(new.metrics["heldout"]["net_edge_bps_per_trade"]["mean"])
 
 
 def test_a_full_retrain_learns_the_history_then_the_cases_and_is_judged_on_later_held_out_cases(
@@ -257,8 +256,8 @@ def test_a_full_retrain_learns_the_history_then_the_cases_and_is_judged_on_later
         return services.Trained(from_history, {"val_macro_f1": 0.05, "n_train": 1000}, (0, 60_000))
 
     monkeypatch.setitem(services.TRAINERS, "cnn", trainer)
-    new = ModelCheckpoint.objects.get(pk=train_model.apply(args=("cnn",)).get())
-    run = TrainingRun.objects.get(kind="full")
+    run = TrainingRun.objects.get(pk=train_model.apply(args=("cnn",)).get())
+    new = run.checkpoint
     stage = new.metrics["case_training"]
 
     assert stage["sources"]["train"]["scored"] == stage["n_train"] and 100 <= stage["n_train"] < 160
@@ -267,8 +266,8 @@ def test_a_full_retrain_learns_the_history_then_the_cases_and_is_judged_on_later
     assert stage["period_ms"]["train"][1] < new.metrics["heldout"]["range_ms"][0]  # held out = later cases
     saved, _ = load_checkpoint(Path(new.path), model_name="cnn")
     assert any(not torch.equal(saved.state_dict()[k], before[k]) for k in before if before[k].is_floating_point())
-    # Judged on the held-out cases: the same metric the case stage ended on; the live always-HOLD
-    # model scores 0 there (every label is BUY or SELL); promoted only because it beats it.
+    # Measured on the held-out cases: the same metric the case stage ended on; the live always-HOLD
+    # model scores 0 there (every label is BUY or SELL). It goes to shadow, not live.
     assert run.candidate_metric == pytest.approx(stage["val_macro_f1"]) and run.active_metric == 0.0
-    assert (run.state == "promoted") == new.is_active == (run.candidate_metric > run.active_metric)
+    assert run.state == "shadow" and new.state == "shadow" and not new.is_active
     assert new.data_end == ms_to_datetime(stage["period_ms"]["train"][1] + 1000)

@@ -44,6 +44,43 @@ def test_the_panel_shows_accuracy_by_horizon_open_alerts_and_training_state():
     assert "2/3" in html and "0.4100" in html
 
 
+@pytest.mark.django_db
+def test_the_panels_offer_train_now_to_traders_and_show_shadow_evidence_with_promote_and_rollback_to_admins(tmp_path):
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Group
+
+    from apps.predictions import services
+    from apps.predictions.models import ModelCheckpoint
+
+    def row(version: str, shadow: bool | None):
+        return services.checkpoint_register(model_name="cnn", version=version, path=tmp_path / f"{version}.pt",
+                                            sha256="0" * 64, config={"horizon_min": 5}, metrics={},
+                                            data_range=(0, 1000), validation_metric=None, shadow=shadow)
+
+    shadow = row("panel-shadow", None)  # the session's cnn is live
+    ModelCheckpoint.objects.filter(pk=shadow.pk).update(evidence={
+        "decision": "pending", "n": 1234, "mean": 1.5, "lo": -0.25, "hi": 3.0, "why": "the interval still includes 0"})
+    users = get_user_model().objects
+    viewer = users.create_user("panel-viewer", password="a-long-test-password")
+    trader = users.create_user("panel-trader", password="a-long-test-password")
+    trader.groups.add(Group.objects.get_or_create(name="trader")[0])
+    admin = users.create_user("panel-admin", password="a-long-test-password", is_staff=True)
+
+    assert "data-train-now" not in render_to_string("dashboard/_learning.html", {"user": viewer})
+    assert 'data-train-now="cnn"' in render_to_string("dashboard/_learning.html", {"user": trader})
+    as_trader = render_to_string("dashboard/_checkpoints.html", {"user": trader})
+    assert "shadow" in as_trader and "pending: n=1234, +1.50 bps/s [-0.25, +3.00]" in as_trader
+    assert "the interval still includes 0" in as_trader and "data-checkpoint-action" not in as_trader
+    as_admin = render_to_string("dashboard/_checkpoints.html", {"user": admin})
+    assert f'data-checkpoint-action="promote" data-id="{shadow.pk}"' in as_admin
+
+    services.checkpoint_promote(checkpoint=shadow, evidence={"decision": "promoted", "n": 4000, "mean": 2.0,
+                                                             "lo": 0.5, "hi": 3.5, "why": "lower end > 0"})
+    as_admin = render_to_string("dashboard/_checkpoints.html", {"user": admin})
+    assert f'data-checkpoint-action="rollback" data-id="{shadow.pk}"' in as_admin
+    assert "promoted: n=4000, +2.00 bps/s [+0.50, +3.50]" in as_admin
+
+
 @pytest.fixture
 def isolated_layer(settings):
     layer = dict(settings.CHANNEL_LAYERS["default"])
