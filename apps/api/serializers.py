@@ -120,6 +120,7 @@ class TrainingRunSerializer(serializers.ModelSerializer):
                   "candidate_metric", "active_metric", "n_train", "n_val", "checkpoint", "base_checkpoint", "detail",
                   "started_at", "finished_at", "progress"]
         read_only_fields = [f for f in fields if f not in ("model_name", "kind")]
+        extra_kwargs = {"kind": {"required": False}}
 
     def get_progress(self, run: TrainingRun) -> dict | None:
         from apps.predictions.learning import training_progress_get

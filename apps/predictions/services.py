@@ -430,7 +430,7 @@ def prediction_record_many(*, instrument: Instrument, ts_event_ms: int, complete
 
 def prediction_prune(*, now: datetime | None = None) -> dict[str, int]:
     """Apply the history retention of RegistrySettings: delete predictions older than
-    ``history_max_age_days``, then, per instrument and model, all but the newest
+    ``history_max_age_days``, then, per instrument, model and live / shadow, all but the newest
     ``history_max_count``. Returns {"by_age": n, "by_count": n} rows deleted."""
     cfg = registry_settings_get()
     now = now or datetime.now(UTC)
@@ -439,9 +439,9 @@ def prediction_prune(*, now: datetime | None = None) -> dict[str, int]:
         _, deleted = Prediction.objects.filter(ts_event__lt=now - timedelta(days=cfg.history_max_age_days)).delete()
         by_age = deleted.get(Prediction._meta.label, 0)
     if cfg.history_max_count:
-        groups = Prediction.objects.values_list("instrument_id", "model_name").distinct()
-        for instrument_id, model_name in groups:
-            rows = Prediction.objects.filter(instrument_id=instrument_id, model_name=model_name)
+        groups = Prediction.objects.values_list("instrument_id", "model_name", "shadow").distinct()
+        for instrument_id, model_name, shadow in groups:  # a shadow's calls do not crowd out the live ones
+            rows = Prediction.objects.filter(instrument_id=instrument_id, model_name=model_name, shadow=shadow)
             cutoff = rows.order_by("-ts_event").values_list("ts_event", flat=True)[cfg.history_max_count:][:1]
             if cutoff:
                 _, deleted = rows.filter(ts_event__lte=cutoff[0]).delete()

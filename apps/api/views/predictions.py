@@ -99,9 +99,11 @@ class TrainingRunViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet)
     def create(self, request: Request, *args, **kwargs) -> Response:
         from apps.predictions.learning import TrainingBusy, training_request
 
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
         try:
-            run = training_request(model_name=str(request.data.get("model_name", "")),
-                                   kind=str(request.data.get("kind") or TrainingRun.Kind.FINE_TUNE),
+            run = training_request(model_name=serializer.validated_data["model_name"],
+                                   kind=serializer.validated_data.get("kind", TrainingRun.Kind.FINE_TUNE),
                                    requested_by=request.user.get_username())
         except ValueError as exc:
             field, _, message = str(exc).partition(": ")

@@ -54,6 +54,8 @@ def test_train_now_queues_a_run_for_traders_whose_progress_reaches_done(as_trade
     assert as_viewer.post(url, {"model_name": "dqn"}, format="json").status_code == 403
     bad = as_trader.post(url, {"model_name": "nope"}, format="json")
     assert bad.status_code == 400 and "unknown model" in bad.json()["model_name"][0]
+    assert as_trader.post(url, ["dqn"], format="json").status_code == 400
+    assert "kind" in as_trader.post(url, {"model_name": "dqn", "kind": "nap"}, format="json").json()
     with django_capture_on_commit_callbacks(execute=True):  # the task runs eagerly once the request commits
         response = as_trader.post(url, {"model_name": "dqn", "kind": "full"}, format="json")
     assert response.status_code == 202 and response.json()["state"] == "queued"

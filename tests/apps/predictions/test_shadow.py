@@ -202,3 +202,15 @@ def test_the_periodic_shadow_check_is_scheduled_enabled_with_night_training(db):
     retrain = PeriodicTask.objects.get(name="full retrain cnn")
     assert fine_tune.enabled and (fine_tune.crontab.hour, fine_tune.crontab.minute) == ("2", "30")
     assert retrain.enabled and retrain.crontab.day_of_week == "0" and retrain.queue == "training"
+
+
+def test_history_retention_counts_a_shadows_calls_apart_from_the_live_ones(eth):
+    RegistrySettings.objects.update_or_create(pk=1, defaults={"history_max_count": 2, "history_max_age_days": 0})
+    for shadow in (False, True):
+        for k in range(4):
+            services.prediction_record_many(instrument=eth, ts_event_ms=T0 + k * 1000, completeness={}, items=[
+                services.PredictionItem("cnn", None, reason="test", shadow=shadow)])
+    services.prediction_prune()
+    kept = Prediction.objects.filter(model_name="cnn", ts_event__gte=ms_to_datetime(T0))
+    assert sorted((p.shadow, p.ts_event) for p in kept) == [
+        (s, ms_to_datetime(T0 + k * 1000)) for s in (False, True) for k in (2, 3)]
