@@ -1,14 +1,18 @@
-"""Walk-forward runs: ``ml.backtest.walk_forward`` over the ETHUSDT candle history (GOGO_DATA_DIR),
-stored on a BacktestRun (source ``walk_forward``).
+"""Walk-forward runs: ``ml.evaluation.walk_forward`` over the candle history (GOGO_DATA_DIR), stored
+on a BacktestRun (source ``walk_forward``). One engine serves the command, the page and the API.
 
-``params``: ``folds`` (default 3), ``model`` ("cnn" or "dqn", default "cnn"), ``epochs`` (CNN epochs
-or DQN episodes per fold, default 2), ``window_days`` (default 1). The span is ``[start, end)`` of
-the run, else the ``folds + 1`` windows of ``window_days`` ending at the models' training end
-(2024-08-08 23:00 UTC, ``ml.training.cnn_train.DEFAULT_TRAIN_END_MS``).
+``params`` (all optional, bounded): ``folds`` (1..12, default 3), ``model`` ("all", the default,
+trains the cascade cnn -> transformer -> dqn; or one family), ``epochs`` (1..20, default 6, with
+early stopping), ``window_days`` (0.25..30, default 1: the span when the run has no start), ``scheme``
+("expanding" | "rolling"), ``margin_bps`` (-50..100, default 2), ``trade_horizon_min`` (1, 5, 15 or
+60, default 60), ``seed``. The span is ``[start, end)`` of the run, else the ``folds + 1`` windows of
+``window_days`` that end with the newest 1m candle of the data directory.
 
-Stored: ``summary["walk_forward"]`` (per-fold and aggregate figures, see the ml module) and
-``summary["sha256"]``, the hash of the per-fold figures (training is seeded: two runs on the same
-span give the same hash).
+Every finished walk-forward counts as one configuration tried on its span: the deflated Sharpe ratio
+of a run is computed over the runs (and hyper-parameter trials) already stored for the same span.
+
+Stored: ``summary["walk_forward"]`` (the report of docs/evaluation.md) and ``summary["sha256"]``, the
+hash of the per-fold trading figures (training is seeded: two runs on the same span give the same hash).
 """
 from __future__ import annotations
 
@@ -21,68 +25,137 @@ from django.conf import settings
 from django.utils import timezone
 
 from apps.backtest.models import BacktestRun
-from apps.market.convert import datetime_to_ms, ms_to_datetime
+from apps.market.convert import datetime_to_ms
 
 logger = logging.getLogger(__name__)
 
-DEFAULTS = {"folds": 3, "model": "cnn", "epochs": 2, "window_days": 1.0}
-HASHED = ("fold", "train", "test", "n_train", "n_test", "accuracy", "macro_f1", "trades", "pnl_bps", "actions")
+DEFAULTS = {"folds": 3, "model": "all", "epochs": 6, "window_days": 1.0, "scheme": "expanding",
+            "margin_bps": 2.0, "trade_horizon_min": 60, "seed": 0}
+BOUNDS = {"folds": (1, 12), "epochs": (1, 20), "window_days": (0.25, 30.0), "margin_bps": (-50.0, 100.0),
+          "seed": (0, 2**31 - 1)}
+MODELS = ("all", "cnn", "transformer", "dqn")
+HASHED = ("trades", "net_pnl_bps", "log_loss")
 
 
 def walk_forward_params(params: dict) -> dict:
-    """The run's walk-forward parameters with defaults. Raises ValueError naming a bad field."""
-    out = {**DEFAULTS, **{k: v for k, v in params.items() if k in DEFAULTS}}
+    """The run's walk-forward parameters with defaults (module docstring).
+
+    Raises:
+        ValueError: naming the field, for a value out of its bounds or of the wrong type.
+    """
+    out = {**DEFAULTS, **{k: v for k, v in params.items() if k in DEFAULTS and v not in (None, "")}}
     try:
-        out["folds"], out["epochs"] = int(out["folds"]), int(out["epochs"])
-        out["window_days"] = float(out["window_days"])
+        for key in ("folds", "epochs", "trade_horizon_min", "seed"):
+            out[key] = int(out[key])
+        for key in ("window_days", "margin_bps"):
+            out[key] = float(out[key])
     except (TypeError, ValueError) as exc:
-        raise ValueError(f"folds, epochs, window_days: not numbers ({exc})") from exc
-    if not 1 <= out["folds"] <= 50:
-        raise ValueError(f"folds: must be in 1..50, got {out['folds']}")
-    if out["epochs"] < 1 or out["window_days"] <= 0:
-        raise ValueError("epochs must be >= 1 and window_days > 0")
-    if out["model"] not in ("cnn", "dqn"):
-        raise ValueError(f"model: cnn or dqn (the models with candle history), got {out['model']!r}")
+        raise ValueError(f"folds, epochs, window_days, margin_bps, trade_horizon_min, seed: not numbers ({exc})") from exc
+    for key, (lo, hi) in BOUNDS.items():
+        if not lo <= out[key] <= hi:
+            raise ValueError(f"{key}: must be in {lo}..{hi}, got {out[key]}")
+    if out["model"] not in MODELS:
+        raise ValueError(f"model: one of {', '.join(MODELS)}, got {out['model']!r}")
+    if out["scheme"] not in ("expanding", "rolling"):
+        raise ValueError(f"scheme: expanding or rolling, got {out['scheme']!r}")
+    if out["trade_horizon_min"] not in (1, 5, 15, 60):
+        raise ValueError(f"trade_horizon_min: one of 1, 5, 15, 60, got {out['trade_horizon_min']}")
     return out
 
 
+def load_candle_history() -> tuple[dict, dict, dict]:
+    """ETHUSDT 1m/1h/1d and BTCUSDT 1m frames from every file of GOGO_DATA_DIR, and the coverage
+    report. Raises FileNotFoundError when the data directory has no ETHUSDT 1m file."""
+    from ml.data.history import load_history
+
+    eth, report = load_history(settings.GOGO_DATA_DIR, "ETHUSDT")
+    if "1m" not in eth:
+        raise FileNotFoundError(f"no binance_spot_ETHUSDT_1m_*.csv[.gz] in {settings.GOGO_DATA_DIR}/ohlcv")
+    btc, btc_report = load_history(settings.GOGO_DATA_DIR, "BTCUSDT", ("1m",))
+    return eth, btc, {"ETHUSDT": report, "BTCUSDT": btc_report}
+
+
+def trials_on_span(start_ms: int, end_ms: int) -> int:
+    """Configurations already evaluated on exactly this span: finished walk-forward runs plus stored
+    hyper-parameter trials (``summary["walk_forward"]["params"]`` start/end in ms)."""
+    n = 0
+    for summary in BacktestRun.objects.filter(source=BacktestRun.Source.WALK_FORWARD,
+                                              status=BacktestRun.Status.FINISHED).values_list("summary", flat=True):
+        p = ((summary or {}).get("walk_forward") or {}).get("params") or {}
+        if p.get("start_ms") == start_ms and p.get("end_ms") == end_ms:
+            n += 1 + int((summary or {}).get("search_trials") or 0)
+    return n
+
+
 def walk_forward_execute(run: BacktestRun, progress: Callable[[float, str], None] | None = None) -> None:
-    """Run the walk-forward of ``run`` (module docstring) and store it FINISHED. Raises ValueError
-    for bad parameters or a span without samples, FileNotFoundError for missing history."""
-    from ml.backtest.walk_forward import walk_forward
-    from ml.training.cnn_train import DEFAULT_TRAIN_END_MS, default_training_history
+    """Run the walk-forward of ``run`` (module docstring) and store it FINISHED.
+
+    Raises:
+        ValueError: bad parameters or a span without samples. FileNotFoundError: missing history.
+    """
+    from ml.evaluation.costs import CostModel
+    from ml.evaluation.walk_forward import CASCADE, WalkForwardParams, run_walk_forward
 
     p = walk_forward_params(run.params)
-    end_ms = datetime_to_ms(run.end) if run.end else DEFAULT_TRAIN_END_MS
+    eth, btc, coverage = load_candle_history()
+    newest = int(eth["1m"]["open_time"].iloc[-1]) + 60_000
+    end_ms = datetime_to_ms(run.end) if run.end else newest
     start_ms = datetime_to_ms(run.start) if run.start else end_ms - int((p["folds"] + 1) * p["window_days"] * 86_400_000)
-    history = default_training_history(settings.GOGO_DATA_DIR, symbol="ETHUSDT")
+    costs = CostModel(spread_bps=float(getattr(settings, "GOGO_EVAL_SPREAD_BPS", 1.0)))
+    params = WalkForwardParams(
+        start_ms=start_ms, end_ms=end_ms, folds=p["folds"], scheme=p["scheme"], epochs=p["epochs"],
+        models=CASCADE if p["model"] == "all" else (p["model"],), margin_bps=p["margin_bps"],
+        trade_horizon_min=p["trade_horizon_min"], seed=p["seed"], costs=costs,
+        trials=1 + trials_on_span(start_ms, end_ms))
 
     def report(fraction: float, message: str) -> None:
         BacktestRun.objects.filter(pk=run.pk).update(progress=min(1.0, max(0.0, fraction)), progress_detail=message[:255])
         if progress is not None:
             progress(fraction, message)
 
-    result = walk_forward(history, model_name=p["model"], folds=p["folds"], start_ms=start_ms, end_ms=end_ms,
-                          epochs=p["epochs"], progress=report)
-    hashed = [{k: f[k] for k in HASHED} for f in result["folds"]]
-    run.summary = {"walk_forward": {**result, "params": p, "start": ms_to_datetime(start_ms).isoformat(),
-                                    "end": ms_to_datetime(end_ms).isoformat()},
-                   "sha256": hashlib.sha256(json.dumps(hashed, sort_keys=True).encode()).hexdigest(),
-                   "path": "walk_forward"}
+    result = run_walk_forward(eth, btc, params, progress=report)
+    result["params"].update(start_ms=start_ms, end_ms=end_ms, request=p)
+    result["coverage"] = coverage
+    hashed = [{name: {k: perf.get(k) for k in HASHED}
+               for name, perf in {**f["models"], "orchestrator": f["orchestrator"]}.items()} for f in result["folds"]]
+    run.summary = {"walk_forward": result, "path": "walk_forward",
+                   "sha256": hashlib.sha256(json.dumps(hashed, sort_keys=True, default=str).encode()).hexdigest()}
     run.series = {}
     run.status, run.progress, run.finished_at = BacktestRun.Status.FINISHED, 1.0, timezone.now()
     run.save()
-    logger.info("walk-forward %s finished: %s", run.pk, result["aggregate"])
+    o = result["total"]["orchestrator"]
+    logger.info("walk-forward %s finished: orchestrator %s trades, %s bps", run.pk, o["trades"], o["net_pnl_bps"])
+
+
+FOLD_COLUMNS = ("fold", "start", "end", "days", "who", "trades", "net_pnl_bps", "net_pnl_bps_per_day",
+                "net_edge_mean", "net_edge_lo", "net_edge_hi", "hit_rate", "log_loss", "prior_log_loss",
+                "max_drawdown_bps", "fees_bps", "spread_bps", "slippage_bps")
+
+
+def walk_forward_rows(run: BacktestRun) -> list[dict]:
+    """One row per fold and per model / orchestrator / baseline (``FOLD_COLUMNS``), for exports."""
+    rows = []
+    for f in ((run.summary or {}).get("walk_forward") or {}).get("folds", []):
+        entries = {**(f.get("models") or {}), "orchestrator": f.get("orchestrator") or {},
+                   **{f"baseline:{k}": v for k, v in (f.get("baselines") or {}).items()}}
+        for who, perf in entries.items():
+            if not isinstance(perf, dict) or "error" in perf:
+                continue
+            edge = perf.get("net_edge_bps_per_trade") or {}
+            costs = perf.get("costs_bps") or {}
+            rows.append({"fold": f.get("fold"), "start": f.get("start"), "end": f.get("end"), "days": f.get("days"),
+                         "who": who, "trades": perf.get("trades"), "net_pnl_bps": perf.get("net_pnl_bps"),
+                         "net_pnl_bps_per_day": perf.get("net_pnl_bps_per_day"), "net_edge_mean": edge.get("mean"),
+                         "net_edge_lo": edge.get("lo"), "net_edge_hi": edge.get("hi"), "hit_rate": perf.get("hit_rate"),
+                         "log_loss": perf.get("log_loss"), "prior_log_loss": perf.get("prior_log_loss"),
+                         "max_drawdown_bps": perf.get("max_drawdown_bps"), "fees_bps": costs.get("fees"),
+                         "spread_bps": costs.get("spread"), "slippage_bps": costs.get("slippage")})
+    return rows
 
 
 def walk_forward_csv(run: BacktestRun) -> str:
-    """One CSV row per fold: fold, train/test window (ms), samples, accuracy, macro F1, trades,
-    win rate, mean trade and PnL (bps after fees), buy-and-hold (bps)."""
-    cols = ("fold", "train_start_ms", "train_end_ms", "test_start_ms", "test_end_ms", "n_train", "n_test", "accuracy",
-            "macro_f1", "hold_accuracy", "trades", "win_rate", "mean_trade_bps", "pnl_bps", "buy_and_hold_bps")
-    lines = [",".join(cols)]
-    for f in (run.summary.get("walk_forward") or {}).get("folds", []):
-        row = {**f, "train_start_ms": f["train"][0], "train_end_ms": f["train"][1], "test_start_ms": f["test"][0],
-               "test_end_ms": f["test"][1]}
-        lines.append(",".join("" if row[c] is None else str(row[c]) for c in cols))
+    """The rows of :func:`walk_forward_rows` as CSV (header ``FOLD_COLUMNS``)."""
+    lines = [",".join(FOLD_COLUMNS)]
+    for row in walk_forward_rows(run):
+        lines.append(",".join("" if row[c] is None else str(row[c]) for c in FOLD_COLUMNS))
     return "\n".join(lines) + "\n"

@@ -18,7 +18,9 @@ present group is also dropped with probability ``group_dropout`` so the model le
 it (the COB, absent from the candle history, is trained on the order-book sessions).
 
 Inputs are standardized per group and channel with statistics fitted on the present rows of
-the training set (buffers ``mean_<g>``, ``std_<g>``; :meth:`MarketModel.fit_scaling`).
+the training set (buffers ``mean_<g>``, ``std_<g>``; :meth:`MarketModel.fit_scaling`); a channel
+that is constant in training is only centred, and standardized values are clipped to +-10, so a
+value never seen in training (a pivot level appearing, a volume burst) cannot blow up the output.
 
 Cross-model feeding (in this order, the same second): cnn -> transformer -> dqn. Cross-model
 groups are given in ``extra`` as (name, width): ``upstream`` is the calibrated [P(BUY), P(SELL),
@@ -41,6 +43,8 @@ logger = logging.getLogger(__name__)
 FAMILIES = ("cnn", "transformer", "dqn")
 HORIZONS_MIN = (1, 5, 15, 60)
 Q_SCALE_BPS = 100.0  # the DQN head predicts in units of 100 bps
+MIN_STD = 1e-4  # a channel (nearly) constant in training is centred, not scaled
+Z_CLIP = 10.0  # standardized inputs are clipped to +-10 standard deviations
 
 
 @dataclass(frozen=True)
@@ -198,13 +202,13 @@ class MarketModel(nn.Module):
         """Set the per-group, per-channel standardization: group -> (mean (C,), std (C,))."""
         for g, (mean, std) in stats.items():
             getattr(self, f"mean_{g}").copy_(mean)
-            getattr(self, f"std_{g}").copy_(torch.clamp(std, min=1e-6))
+            getattr(self, f"std_{g}").copy_(torch.where(std < MIN_STD, torch.ones_like(std), std))
 
     def _embed(self, x: dict[str, torch.Tensor], mask: dict[str, torch.Tensor]) -> list[torch.Tensor]:
         """Per group (B, E) or (B, P, E) embeddings with missing groups replaced."""
         out = []
         for i, g in enumerate(self.names):
-            z = (x[g] - getattr(self, f"mean_{g}")) / getattr(self, f"std_{g}")
+            z = ((x[g] - getattr(self, f"mean_{g}")) / getattr(self, f"std_{g}")).clamp(-Z_CLIP, Z_CLIP)
             emb = self.encoders[g](z)
             m = mask[g].to(emb.dtype).view(-1, *([1] * (emb.dim() - 1)))
             if self.training and self.config.group_dropout > 0:
