@@ -49,6 +49,8 @@ def django_db_setup(django_db_setup, django_db_blocker, checkpoint_dir):
     from apps.pipeline.bootstrap import bootstrap
 
     settings.GOGO_CHECKPOINT_DIR = checkpoint_dir
+    if not os.environ.get("GOGO_TRAIN_STRIDE_MIN"):  # the first models train on every 60th minute
+        settings.GOGO_TRAIN_STRIDE_MIN = 60
     with django_db_blocker.unblock():
         bootstrap()
 

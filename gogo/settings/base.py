@@ -199,6 +199,11 @@ GOGO_CNN_EPOCHS = env.int("GOGO_CNN_EPOCHS", default=0)
 # First-start DQN episodes and transformer epochs (0: the model's default; tests lower them).
 GOGO_DQN_EPISODES = env.int("GOGO_DQN_EPISODES", default=0)
 GOGO_TRANSFORMER_EPOCHS = env.int("GOGO_TRANSFORMER_EPOCHS", default=0)
+# Training samples of the model families (ml.training.market_data): one candle-history sample every
+# GOGO_TRAIN_STRIDE_MIN minutes (all the 1m history: ~175k minutes; the tests raise it to 60), at
+# most GOGO_TRAIN_MAX_SAMPLES of them drawn per epoch (0: all).
+GOGO_TRAIN_STRIDE_MIN = env.int("GOGO_TRAIN_STRIDE_MIN", default=5)
+GOGO_TRAIN_MAX_SAMPLES = env.int("GOGO_TRAIN_MAX_SAMPLES", default=40_000)
 # Learning-loop alerts (apps.predictions.alerts): e-mail recipients (comma-separated) and a webhook
 # that receives a JSON POST per alert; empty = stored and shown in the dashboard only.
 GOGO_ALERT_EMAILS = env.list("GOGO_ALERT_EMAILS", default=[])

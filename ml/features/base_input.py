@@ -12,6 +12,9 @@ primary_1m    (300, 5)    traded instrument 1m candles; last row = last minute f
 primary_1h    (300, 5)    traded instrument 1h candles; last row = last hour fully closed
 primary_1d    (300, 5)    traded instrument 1d candles; last row = last day fully closed
 reference_1s  (300, 5)    reference instrument (BTCUSDT) 1s candles, same rows as primary_1s
+reference_1m  (300, 5)    optional: reference instrument 1m candles, rows as primary_1m; only
+                          when the caller passes its 1m ring (not part of COMPONENTS: it counts
+                          in no completeness score, and a model reading it masks it when absent)
 cob           (300, 87)   traded instrument CobFrames for seconds ts-299s .. ts:
                           bid_usd (41) | ask_usd (41) | imbalance_5, ma_1s, ma_5s, ma_15s, ma_60s
 ============  ==========  ======================================================================
@@ -60,6 +63,7 @@ COMPONENT_SHAPES: dict[str, tuple[int, int]] = {
     **{name: (WINDOW, 5) for name in CANDLE_COMPONENTS},
     COB_COMPONENT: (WINDOW, cob_width(N_BUCKETS)),  # (300, 87)
 }
+OPTIONAL_COMPONENTS: dict[str, tuple[int, int]] = {"reference_1m": (WINDOW, 5)}
 PRIMARY_TIMEFRAMES = {
     "primary_1s": "1s", "primary_1m": "1m", "primary_1h": "1h", "primary_1d": "1d"}
 PIVOT_LEVELS = 5
@@ -145,6 +149,15 @@ class BaseDataInput:
             if mask is None or mask.shape != (shape[0],) or mask.dtype != np.bool_:
                 got = None if mask is None else (mask.shape, str(mask.dtype))
                 raise InputShapeError(f"present[{name!r}]: expected bool ({shape[0]},), got {got}")
+        for name, shape in OPTIONAL_COMPONENTS.items():
+            arr, mask = self.components.get(name), self.present.get(name)
+            if arr is None and mask is None:
+                continue
+            if arr is None or arr.shape != shape or arr.dtype != np.float32 or mask is None \
+                    or mask.shape != (shape[0],) or mask.dtype != np.bool_:
+                got = None if arr is None else (arr.shape, str(arr.dtype))
+                raise InputShapeError(f"optional component {name!r}: expected float32 {shape} with a bool "
+                                      f"({shape[0]},) mask, got {got}")
         for what, arrays, shape in (("indicators", self.indicators, INDICATOR_SHAPE),
                                     ("pivots", self.pivots, PIVOT_SHAPE)):
             for name, arr in arrays.items():
@@ -177,7 +190,7 @@ def build_base_data_input(*, ts: int, symbol: str, reference_symbol: str,
                           rings: dict[str, CandleRing], reference_ring: CandleRing | None,
                           frame_ring: FrameRing | None,
                           last_outputs: dict[str, ModelOutput] | None = None,
-                          derived: bool = True) -> BaseDataInput:
+                          derived: bool = True, reference_1m_ring: CandleRing | None = None) -> BaseDataInput:
     """Assemble the BaseDataInput at the close of exchange second ``ts`` from the hot rings.
 
     Args:
@@ -187,6 +200,8 @@ def build_base_data_input(*, ts: int, symbol: str, reference_symbol: str,
         reference_ring: 1s candles of the reference instrument (or None).
         frame_ring: CobFrames of the primary instrument (or None).
         derived: compute the indicators and pivots of the primary candle components.
+        reference_1m_ring: 1m candles of the reference instrument; gives the optional
+            ``reference_1m`` component (left out when None).
 
     Raises:
         ValueError: ts is not a whole second, or a ring's timeframe differs from its key.
@@ -208,6 +223,11 @@ def build_base_data_input(*, ts: int, symbol: str, reference_symbol: str,
         if ring.timeframe != tf:
             raise ValueError(f"ring for {name!r} has timeframe {ring.timeframe!r}, expected {tf!r}")
         components[name], present[name] = ring.window(last_closed_open_time(ts, tf), WINDOW)
+    if reference_1m_ring is not None:
+        if reference_1m_ring.timeframe != "1m":
+            raise ValueError(f"reference_1m_ring has timeframe {reference_1m_ring.timeframe!r}, expected '1m'")
+        components["reference_1m"], present["reference_1m"] = reference_1m_ring.window(
+            last_closed_open_time(ts, "1m"), WINDOW)
     if frame_ring is None:
         components[COB_COMPONENT] = np.zeros(COMPONENT_SHAPES[COB_COMPONENT], dtype=np.float32)
         present[COB_COMPONENT] = np.zeros(WINDOW, dtype=bool)

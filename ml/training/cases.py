@@ -1,9 +1,9 @@
 """Training cases for online fine-tuning: (input arrays, target) pairs from three sources.
 
-A case holds the raw arrays a model reads, exactly as its input package stores them
-(``ml.models.specs.ModelSpec.package``: component windows plus ``present_<name>`` masks, e.g.
-primary_1m/1h/1d (300, 5) for the CNN and DQN, the last 60 rows of primary_1s / reference_1s /
-cob for the transformer), a class target (ACTIONS index) and a reward row for the DQN.
+A case holds the arrays a model read, exactly as its input package stores them
+(``ml.models.specs.ModelSpec.package``: for the market families every input group it read and
+its ``mask_<group>`` flag, ``ml.models.live.package``), a class target (ACTIONS index) and a
+reward row (bps per action after the round trip).
 
 Sources:
 
@@ -90,9 +90,14 @@ def action_rewards(returns: np.ndarray, fee: float = TAKER_FEE) -> np.ndarray:
 
 
 def complete_enough(package: dict[str, np.ndarray], minimum: float = 0.9) -> bool:
-    """Every ``present_<name>`` mask of a package has at least ``minimum`` rows present (the
-    models refuse thinner input at inference)."""
+    """Whether a package is complete enough to train on: every ``present_<name>`` row mask has at
+    least ``minimum`` rows present; a package of input groups (``mask_<group>`` flags,
+    ``ml.models.live.package``: each group is present only with >= 90 % of its rows real, and a
+    missing one is masked, not zero data) needs one group present."""
     masks = [v for k, v in package.items() if k.startswith("present_")]
+    flags = [v for k, v in package.items() if k.startswith("mask_")]
+    if flags and not masks:
+        return any(bool(np.any(f)) for f in flags)
     return bool(masks) and all(float(np.mean(m)) >= minimum for m in masks)
 
 

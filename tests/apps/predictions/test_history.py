@@ -13,6 +13,7 @@ from apps.market.models import Instrument
 from apps.predictions import inference, services
 from apps.predictions.models import ModelSetting, Prediction, RegistrySettings
 from apps.predictions.selectors import prediction_list
+from ml.features.groups import input_groups
 
 pytestmark = pytest.mark.django_db
 TS = 1_723_161_599_000  # 2024-08-08 23:59:59 UTC: the stored 1m/1h/1d history is complete here
@@ -38,21 +39,25 @@ def test_the_input_rebuilt_from_the_database_has_complete_history_and_no_1s_data
 def test_each_model_is_stored_and_read_back_with_its_input_package(eth, inputs):
     models = services.models_load_enabled()
     result = inference.inference_run(instrument=eth, inputs=inputs, models=models)
-    assert sorted(result.outputs) == ["cnn", "dqn"]  # the transformer needs 1s/COB data
-    assert "last 60 s" in result.skipped["transformer"] and result.storage_errors == 0
+    assert list(result.outputs) == ["cnn", "transformer", "dqn"]  # the cascade order; 1 s and COB groups masked
+    assert result.storage_errors == 0
 
     rows = {p.model_name: p for p in prediction_list(instrument=eth, model_name="dqn", start=ms_to_datetime(TS),
                                                       end=ms_to_datetime(TS + 1000))}
     dqn = Prediction.objects.get(pk=rows["dqn"].pk)
     assert dqn.status == "predicted" and dqn.checkpoint == models["dqn"][1]
     assert dqn.prob_buy == pytest.approx(result.outputs["dqn"].probs["BUY"])
-    assert set(dqn.output["predicted_returns"]) == {"5m"} and "q_values" in dqn.output["metadata"]
+    meta = dqn.output["metadata"]
+    assert set(dqn.output["predicted_returns"]) == {"60m"} and "q_values" in meta and set(meta["edge_bps"]) == {
+        "BUY", "SELL"}
+    assert meta["upstream"] == ["cnn", "transformer"]  # this second's outputs of the models before it
+    assert "eth_1h" in meta["groups_present"] and "cob_levels" not in meta["groups_present"]
     package = services.unpack_input(dqn.input_package)
-    np.testing.assert_array_equal(package["primary_1h"], inputs.components["primary_1h"])
-    assert package["present_primary_1m"].all() and set(package) == {
-        "primary_1m", "primary_1h", "primary_1d", "present_primary_1m", "present_primary_1h", "present_primary_1d"}
-    skipped = Prediction.objects.get(model_name="transformer", ts_event=ms_to_datetime(TS))
-    assert skipped.status == "skipped" and skipped.input_package is None
+    values, mask = input_groups(inputs)
+    np.testing.assert_array_equal(package["eth_1h"], values["eth_1h"])
+    assert package["mask_eth_1h"].tolist() == [True] and package["mask_cob_levels"].tolist() == [False]
+    assert package["mask_upstream"].tolist() == [True] and package["cnn_hidden"].shape == (64,)
+    assert set(package) == {name for g in models["dqn"][0].names for name in (g, f"mask_{g}")}
 
 
 def test_the_selector_filters_by_model_and_half_open_time_range(eth):
@@ -71,7 +76,7 @@ def test_a_storage_failure_is_logged_and_counted_and_predictions_go_on(eth, inpu
 
     monkeypatch.setattr(inference, "prediction_record_many", broken)
     result = inference.inference_run(instrument=eth, inputs=inputs, models=services.models_load_enabled())
-    assert sorted(result.outputs) == ["cnn", "dqn"] and result.rows == {}
+    assert sorted(result.outputs) == ["cnn", "dqn", "transformer"] and result.rows == {}
     assert result.storage_errors == 3
     assert any("storing 3 predictions failed" in r.message for r in caplog.records)
     monkeypatch.undo()  # the failed write was rolled back to its savepoint: the transaction is still usable
@@ -101,10 +106,10 @@ def test_the_celery_task_runs_every_enabled_model_on_stored_data(eth, settings):
     settings.GOGO_MIN_COMPLETENESS = 0.0
     btc = Instrument.objects.get(venue="binance", symbol="BTCUSDT")
     out = run_inference.apply(args=(eth.pk, btc.pk, TS)).get()
-    assert out["predicted"] == ["cnn", "dqn"] and "transformer" in out["skipped"]
+    assert out["predicted"] == ["cnn", "dqn", "transformer"] and not out["skipped"]
     ModelSetting.objects.filter(model_name="dqn").update(enabled=False)
     out = run_inference.apply(args=(eth.pk, btc.pk, TS + 1000)).get()
-    assert out["predicted"] == ["cnn"]
+    assert out["predicted"] == ["cnn", "transformer"]
     assert not Prediction.objects.filter(model_name="dqn", ts_event=ms_to_datetime(TS + 1000)).exists()
 
 
@@ -127,7 +132,7 @@ def test_a_model_that_raises_is_skipped_with_its_error_and_the_others_still_pred
 
     monkeypatch.setitem(specs.SPECS, "dqn", replace(specs.SPECS["dqn"], predict=broken))
     result = inference.inference_run(instrument=eth, inputs=inputs, models=services.models_load_enabled())
-    assert sorted(result.outputs) == ["cnn"]
+    assert list(result.outputs) == ["cnn", "transformer"]
     assert result.skipped["dqn"] == "model error: RuntimeError: weights went NaN"
     assert Prediction.objects.get(model_name="dqn", ts_event=ms_to_datetime(TS)).reason.startswith("model error")
     assert "model dqn failed" in caplog.text

@@ -1,32 +1,33 @@
-"""Batch inference of the backtest's fast path against the per-input predict of each model."""
+"""Batch inference of the backtest's fast path against the per-input predict of each model, in
+the cascade (each model reads the same-second outputs of the ones before)."""
+import dataclasses
+
 import numpy as np
 import pytest
-import torch
 
-from ml.backtest.batch import FrozenBook, predict_many
+from ml.backtest.batch import BATCH, FrozenBook, predict_many
 from ml.features.base_input import COMPONENT_SHAPES, BaseDataInput, IncompleteInputError
 from ml.market.orderbook import OrderBook
-from ml.models.cnn import CnnConfig, MultiTimeframeCNN
-from ml.models.dqn import DqnConfig, QNetwork
+from ml.models import live
 from ml.models.specs import spec_for
-from ml.models.transformer import FrameTransformer, TransformerConfig
 
 T0 = 1_723_161_600_000
 
 
 def inputs(n: int, seed: int = 0) -> list[BaseDataInput]:
-    """``n`` consecutive seconds; the 1m/1h/1d windows change every 4th second (a new "minute")."""
+    """``n`` consecutive seconds of random-walk candles and random books, every row present."""
     rng = np.random.default_rng(seed)
-    out, slow = [], {}
+    out = []
     for k in range(n):
         comps = {}
         for name, shape in COMPONENT_SHAPES.items():
-            if name in ("primary_1m", "primary_1h", "primary_1d"):
-                if k % 4 == 0 or name not in slow:
-                    slow[name] = (100 * np.exp(np.cumsum(rng.normal(0, 1e-3, shape), axis=0))).astype(np.float32)
-                comps[name] = slow[name].copy()
+            if name == "cob":
+                comps[name] = np.abs(rng.normal(0, 5e4, shape)).astype(np.float32)
+                comps[name][:, -5:] = rng.uniform(-1, 1, (shape[0], 5))
             else:
-                comps[name] = np.abs(100 + rng.normal(0, 1, shape)).astype(np.float32)
+                walk = 100 * np.exp(np.cumsum(rng.normal(0, 1e-3, (shape[0], 1)), axis=0))
+                rows = np.concatenate([walk, walk * 1.001, walk * 0.999, walk, rng.uniform(1, 5, (shape[0], 1))], 1)
+                comps[name] = rows.astype(np.float32)
         present = {name: np.ones(300, dtype=bool) for name in comps}
         out.append(BaseDataInput("ETHUSDT", "BTCUSDT", T0 + 1000 * k, comps, present))
     return out
@@ -34,55 +35,48 @@ def inputs(n: int, seed: int = 0) -> list[BaseDataInput]:
 
 @pytest.fixture(scope="module")
 def models():
-    torch.manual_seed(0)
-    return {"cnn": MultiTimeframeCNN(CnnConfig()).eval(), "dqn": QNetwork(DqnConfig()).eval(),
-            "transformer": FrameTransformer(TransformerConfig()).eval()}
+    return {name: live.untrained(name, seed=i) for i, name in enumerate(live.CASCADE)}
 
 
-@pytest.mark.parametrize("name", ["cnn", "dqn"])
-def test_candle_models_give_the_per_input_outputs_bit_for_bit(models, name):
-    xs = inputs(10)
-    batch = predict_many(name, models[name], xs)
-    for x, out in zip(xs, batch, strict=True):
-        one = spec_for(name).predict(models[name], x)
-        assert out.probs == one.probs and out.action == one.action and np.array_equal(out.hidden, one.hidden)
-        assert out.metadata["ts"] == x.ts and out.predicted_returns == one.predicted_returns
+def _per_second(models, xs):
+    """The inference loop: every model on each second in cascade order, outputs recorded."""
+    out = {name: [] for name in models}
+    for x in xs:
+        x = dataclasses.replace(x, last_outputs={}, indicators={}, pivots={})
+        for name in live.CASCADE:
+            try:
+                o = spec_for(name).predict(models[name], x)
+            except IncompleteInputError as exc:
+                out[name].append(exc)
+                continue
+            live.record_output(x, o)
+            out[name].append(o)
+    return out
 
 
-def test_the_transformer_agrees_to_1e6_and_a_second_never_depends_on_its_batch(models):
-    xs = inputs(12)
-    xs[5].present["cob"][-30:] = False  # too incomplete for the transformer: the same error as predict
-    batch = predict_many("transformer", models["transformer"], xs)
-    assert isinstance(batch[5], IncompleteInputError)
-    for x, out in zip(xs, batch, strict=True):
-        if x is xs[5]:
-            continue
-        one = spec_for("transformer").predict(models["transformer"], x)
-        assert out.action == one.action
-        assert np.allclose([out.probs[a] for a in one.probs], list(one.probs.values()), atol=1e-6, rtol=0)
-    # A truncated run batches fewer seconds: the earlier ones must come out exactly the same.
-    shorter = predict_many("transformer", models["transformer"], xs[:7])
-    for full, cut in zip(batch[:7], shorter, strict=True):
-        if not isinstance(full, Exception):
-            assert full.probs == cut.probs
+def test_the_cascade_in_batches_agrees_with_the_per_second_path_to_1e6(models):
+    xs = inputs(BATCH + 5)
+    for name in ("primary_1s", "reference_1s", "primary_1m", "primary_1h", "primary_1d", "cob"):
+        xs[5].present[name][:] = False  # no group present: the same error as predict
+    one = _per_second(models, xs)
+    batch = {name: predict_many(name, models[name], xs) for name in live.CASCADE}  # cascade order
+    for name in live.CASCADE:
+        assert isinstance(batch[name][5], IncompleteInputError)
+        for k, (a, b) in enumerate(zip(batch[name], one[name], strict=True)):
+            if k == 5:
+                continue
+            assert a.action == b.action and a.metadata["upstream"] == b.metadata["upstream"]
+            assert a.metadata["upstream"] == list(live.CASCADE[:live.CASCADE.index(name)])
+            np.testing.assert_allclose([a.probs[x] for x in b.probs], list(b.probs.values()), atol=1e-6, rtol=0)
+            assert a.metadata["edge_bps"] == pytest.approx(b.metadata["edge_bps"], abs=1e-3)
+            assert a.metadata["ts"] == xs[k].ts
 
 
-def test_cob_windows_that_are_views_of_one_timeline_give_the_outputs_of_copies(models):
-    """The fast path's COB windows are views of one timeline, normalized once per frame
-    (``_NormalizedCob``): the same outputs, bit for bit, as windows handed over as copies."""
-    xs = inputs(40, seed=3)
-    rng = np.random.default_rng(4)
-    timeline = np.abs(rng.normal(0, 5e4, (300 + len(xs), COMPONENT_SHAPES["cob"][1]))).astype(np.float32)
-    timeline[::7] = 0.0  # empty frames: normalized to zeros
-    timeline[:, -5:] = rng.uniform(-1.5, 1.5, (len(timeline), 5))  # imbalances, clipped
-    for k, x in enumerate(xs):
-        x.components["cob"] = timeline[k + 1:k + 301]  # a view: window of the second k
-    copies = [BaseDataInput(x.symbol, x.reference_symbol, x.ts,
-                            {**x.components, "cob": x.components["cob"].copy()}, x.present) for x in xs]
-    assert xs[3].components["cob"].base is timeline and copies[3].components["cob"].base is None
-    views, copied = predict_many("transformer", models["transformer"], xs), \
-        predict_many("transformer", models["transformer"], copies)
-    for a, b in zip(views, copied, strict=True):
+def test_a_second_never_depends_on_its_batch(models):
+    xs = inputs(BATCH + 3, seed=2)
+    full = predict_many("cnn", models["cnn"], xs)
+    cut = predict_many("cnn", models["cnn"], [dataclasses.replace(x, last_outputs={}) for x in xs[:7]])
+    for a, b in zip(full[:7], cut, strict=True):
         assert a.probs == b.probs and np.array_equal(a.hidden, b.hidden)
 
 

@@ -7,22 +7,21 @@ from pathlib import Path
 import pytest
 import torch
 
+from ml.models import live
 from ml.models.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from ml.models.cnn import CnnConfig, MultiTimeframeCNN, predict
+from ml.models.market import MarketModel
 
 METRICS = {"val_accuracy": 0.5, "label_distribution": {"val": {"BUY": 1, "SELL": 2, "HOLD": 3}}}
 RANGE = (1_722_003_360_000, 1_723_158_000_000)
 
 
 @pytest.fixture
-def saved(tmp_path: Path) -> tuple[Path, MultiTimeframeCNN, str]:
-    torch.manual_seed(0)
-    config = CnnConfig(channels=(8, 8), encoder_size=16, hidden_size=16)
-    model = MultiTimeframeCNN(config)
-    with torch.no_grad():  # non-default BatchNorm statistics must survive the round trip too
-        model.encoders["primary_1m"].input_norm.running_mean.fill_(0.25)
+def saved(tmp_path: Path) -> tuple[Path, MarketModel, str]:
+    model = live.untrained("cnn", embed=8, hidden=16)
+    with torch.no_grad():  # non-default scaling buffers must survive the round trip too
+        model.mean_eth_1m.fill_(0.25)
     path = tmp_path / "cnn.pt"
-    digest = save_checkpoint(path, model, config, METRICS, RANGE)
+    digest = save_checkpoint(path, model, model.config, METRICS, RANGE)
     return path, model, digest
 
 
@@ -32,11 +31,11 @@ def test_round_trip_rebuilds_the_model_from_the_file_alone(saved, live_input) ->
     assert digest == meta["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
     assert loaded.config == model.config and meta["config"] == model.config.to_dict()
     assert meta["metrics"] == METRICS and meta["data_range"] == RANGE
-    assert meta["format_version"] == 1 and meta["created"]
+    assert meta["format_version"] == 2 and meta["created"]
     assert not loaded.training
     for key, value in model.state_dict().items():
         torch.testing.assert_close(loaded.state_dict()[key], value, rtol=0, atol=0)
-    assert predict(loaded, live_input).probs == predict(model, live_input).probs
+    assert live.predict(loaded, live_input).probs == live.predict(model, live_input).probs
 
 
 def test_truncated_and_garbage_files_raise_checkpoint_error(saved, tmp_path: Path) -> None:
@@ -61,9 +60,11 @@ def test_incompatible_files_raise_checkpoint_error(saved, tmp_path: Path) -> Non
     path, _, _ = saved
     payload = torch.load(path, weights_only=True)
     cases = {
-        "format": {**payload, "format_version": 99},
-        "incompatible": {**payload, "config": {**payload["config"], "hidden_size": 32}},
-        "unknown CnnConfig fields": {**payload, "config": {**payload["config"], "depth": 3}},
+        "format 99": {**payload, "format_version": 99},
+        "incompatible": {**payload, "config": {**payload["config"], "hidden": 32}},
+        "unknown MarketConfig fields": {**payload, "config": {**payload["config"], "depth": 3}},
+        "family 'lstm'": {**payload, "config": {**payload["config"], "family": "lstm"}},
+        "incompatible with this code: 'serving'": {k: v for k, v in payload.items() if k != "serving"},
     }
     for message, bad in cases.items():
         target = tmp_path / "bad.pt"
@@ -76,7 +77,7 @@ def test_incompatible_files_raise_checkpoint_error(saved, tmp_path: Path) -> Non
 
 
 def test_save_refuses_metrics_that_are_not_plain_data(tmp_path: Path) -> None:
-    model = MultiTimeframeCNN(CnnConfig())
+    model = live.untrained("cnn")
     with pytest.raises(ValueError, match="JSON"):
         save_checkpoint(tmp_path / "x.pt", model, model.config, {"bad": object()}, RANGE)
     assert not list(tmp_path.iterdir())
@@ -86,9 +87,8 @@ def test_save_refuses_metrics_that_are_not_plain_data(tmp_path: Path) -> None:
 def test_every_model_family_round_trips_and_refuses_another_family_name(family, tmp_path: Path) -> None:
     from ml.models.specs import spec_for
 
-    torch.manual_seed(0)
     spec = spec_for(family)
-    model = spec.module_class(spec.config_class())
+    model = live.untrained(family)
     path = tmp_path / f"{family}.pt"
     save_checkpoint(path, model, model.config, METRICS, RANGE)
     loaded, meta = load_checkpoint(path, model_name=family)
