@@ -8,16 +8,24 @@ Two callers, one code path (:func:`inference_run`):
   worker) rebuilds the input from the stored candles and COB frames (:func:`inference_input_from_db`)
   and calls the same function with the worker's cached models (:func:`worker_models`).
 
+Shadow mode: besides the live checkpoints it is given, :func:`inference_run` runs each of those
+models' SHADOW checkpoint (``apps.predictions.promotion``; cached per process, re-checked every
+``SHADOW_REFRESH_S``) on the same input and stores its prediction with ``shadow=True``, so it is
+scored like the live one; its outputs go to ``InferenceResult.shadow_outputs`` only, never to
+``outputs``, which is all the desk reads.
+
 Storage failures (the inference history) are logged and counted and never stop the predictions:
 each row is written in its own savepoint.
 """
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass, field
 from datetime import timedelta
 
 import numpy as np
+from django.conf import settings
 from django.db import DatabaseError, transaction
 
 from apps.market import selectors as market_selectors
@@ -33,20 +41,26 @@ from ml.models.specs import spec_for
 
 logger = logging.getLogger(__name__)
 
+SHADOW_REFRESH_S = 5.0  # how often a process looks for a new, promoted or retired shadow checkpoint
+
 
 @dataclass
 class InferenceResult:
-    """Outputs of one second: model name -> ModelOutput (models that predicted), the stored rows
-    (model name -> Prediction; absent when storing failed), skip reasons, storage failures."""
+    """Outputs of one second: model name -> ModelOutput (live models that predicted; all the desk
+    reads), the stored live rows (model name -> Prediction; absent when storing failed), skip
+    reasons, storage failures, and the shadow checkpoints' outputs and rows (scored, never traded)."""
 
     outputs: dict[str, ModelOutput] = field(default_factory=dict)
     rows: dict[str, Prediction] = field(default_factory=dict)
     skipped: dict[str, str] = field(default_factory=dict)
     storage_errors: int = 0
+    shadow_outputs: dict[str, ModelOutput] = field(default_factory=dict)
+    shadow_rows: dict[str, Prediction] = field(default_factory=dict)
 
 
 def inference_run(*, instrument: Instrument, inputs: BaseDataInput, models: dict[str, tuple],
-                  store_inputs: bool = True, min_completeness: float | None = None) -> InferenceResult:
+                  store_inputs: bool = True, min_completeness: float | None = None,
+                  shadows: bool | None = None) -> InferenceResult:
     """Run each model (name -> (nn.Module, ModelCheckpoint)) on ``inputs`` and store every result.
 
     The models run in cascade order (cnn -> transformer -> dqn); each live output is recorded in
@@ -57,6 +71,9 @@ def inference_run(*, instrument: Instrument, inputs: BaseDataInput, models: dict
     ``min_completeness`` set and the overall completeness below it, no model runs and each is
     stored as skipped (the engine's gate). Each stored prediction carries the compressed arrays
     the model read (``spec.package``) when ``store_inputs``.
+
+    ``shadows`` (default: setting GOGO_SHADOW_INFERENCE, True): also run the shadow checkpoint of
+    each model in ``models`` (module docstring); a shadow that fails is logged and left out.
     """
     result = InferenceResult()
     completeness = inputs.completeness()
@@ -89,10 +106,64 @@ def inference_run(*, instrument: Instrument, inputs: BaseDataInput, models: dict
             key = tuple(sorted((k, v.shape) for k, v in arrays.items()))
             package = packages.get(key) or packages.setdefault(key, pack_input(arrays))
         items.append(PredictionItem(name, checkpoint, output=output, input_package=package))
+    if not gate and (shadows if shadows is not None else getattr(settings, "GOGO_SHADOW_INFERENCE", True)):
+        items += _shadow_items(result, inputs, [n for n in models if n in result.outputs], store_inputs, packages)
     _store(result, instrument=instrument, ts_event_ms=inputs.ts, completeness=completeness, items=items)
     if result.outputs and result.rows:
         _schedule_outcomes(instrument.pk, inputs.ts)
     return result
+
+
+def _shadow_items(result: InferenceResult, inputs: BaseDataInput, names: list[str], store_inputs: bool,
+                  packages: dict[tuple, bytes]) -> list[PredictionItem]:
+    """Predictions of the shadow checkpoints of ``names`` (models whose live checkpoint predicted)."""
+    items = []
+    for name, (model, checkpoint) in shadow_models(names).items():
+        spec = spec_for(name)
+        try:
+            output = spec.predict(model, inputs)
+        except Exception:  # a shadow must never cost the live predictions
+            logger.warning("inference: shadow %s failed at %d", checkpoint, inputs.ts, exc_info=True)
+            continue
+        result.shadow_outputs[name] = output
+        package = None
+        if store_inputs:
+            arrays = spec.package(model, inputs)
+            key = tuple(sorted((k, v.shape) for k, v in arrays.items()))
+            package = packages.get(key) or packages.setdefault(key, pack_input(arrays))
+        items.append(PredictionItem(name, checkpoint, output=output, input_package=package, shadow=True))
+    return items
+
+
+_SHADOWS: dict[str, tuple] = {}
+_SHADOWS_CHECKED = [float("-inf")]
+
+
+def shadow_models(names: list[str]) -> dict[str, tuple]:
+    """The shadow checkpoints of ``names`` loaded for inference: name -> (model, ModelCheckpoint),
+    cached in this process and re-read from the registry at most every SHADOW_REFRESH_S seconds
+    (one query); an unloadable shadow is left out (``services.model_load_shadow``)."""
+    from apps.predictions.services import model_load_shadow
+
+    now = time.monotonic()
+    if now - _SHADOWS_CHECKED[0] >= SHADOW_REFRESH_S:
+        _SHADOWS_CHECKED[0] = now
+        current = dict(ModelCheckpoint.objects.filter(state=ModelCheckpoint.State.SHADOW)
+                       .values_list("model_name", "pk"))
+        for name in list(_SHADOWS):
+            if _SHADOWS[name][1].pk != current.get(name):
+                del _SHADOWS[name]
+        for name in current.keys() - _SHADOWS.keys():
+            loaded = model_load_shadow(model_name=name)
+            if loaded is not None:
+                _SHADOWS[name] = loaded
+    return {name: _SHADOWS[name] for name in names if name in _SHADOWS}
+
+
+def shadow_models_forget() -> None:
+    """Drop the cached shadows so the next inference re-reads the registry (after a promotion here)."""
+    _SHADOWS.clear()
+    _SHADOWS_CHECKED[0] = float("-inf")
 
 
 def _schedule_outcomes(instrument_id: int, ts_ms: int) -> None:
@@ -116,7 +187,8 @@ def _store(result: InferenceResult, *, items: list[PredictionItem], **kwargs) ->
     try:
         with transaction.atomic():  # a savepoint: a failed write leaves the caller's transaction usable
             rows = prediction_record_many(items=items, **kwargs)
-        result.rows = {row.model_name: row for row in rows}
+        result.rows = {row.model_name: row for row in rows if not row.shadow}
+        result.shadow_rows = {row.model_name: row for row in rows if row.shadow}
     except DatabaseError:
         result.storage_errors += len(items)
         logger.exception("inference history: storing %d predictions failed (the outputs are still used)", len(items))

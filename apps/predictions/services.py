@@ -90,11 +90,19 @@ TRAINERS: dict[str, Callable[[Progress | None], Trained]] = {
 
 
 def checkpoint_register(*, model_name: str, version: str, path: Path, sha256: str, config: dict, metrics: dict,
-                        data_range: tuple[int, int], validation_metric: float | None) -> ModelCheckpoint | None:
-    """Register a saved checkpoint file, prune the model's ranking to the top N and make the best
-    live (unless an admin pinned one). Returns the row, or None when it ranked below the top N
-    and was deleted at once. A NaN / infinite metric is stored as no metric (ranks last; Postgres
-    would sort NaN above every number)."""
+                        data_range: tuple[int, int], validation_metric: float | None,
+                        shadow: bool | None = None) -> ModelCheckpoint | None:
+    """Register a saved checkpoint file and prune the model's ranking to the top N.
+
+    Where it goes: with no live checkpoint of the model (first start), the best-ranked one goes
+    live (the pinned one if any). With a live one, the new checkpoint goes to SHADOW (``shadow``
+    None or True; a shadow it supersedes is retired) and only a promotion
+    (``apps.predictions.promotion``) or an admin makes it live; ``shadow=False`` keeps it RETIRED
+    (ranked, a rollback target). The ranking key ``net_edge_bps`` is read from
+    ``metrics["validation"]["net_edge_bps_per_trade"]["mean"]`` when present.
+
+    Returns the row, or None when it ranked below the top N and was deleted at once. A NaN /
+    infinite metric is stored as no metric (ranks last; Postgres would sort NaN above every number)."""
     if validation_metric is not None and not math.isfinite(validation_metric):
         validation_metric = None
     metrics = _finite(metrics)  # jsonb refuses NaN / Infinity
@@ -103,13 +111,37 @@ def checkpoint_register(*, model_name: str, version: str, path: Path, sha256: st
             model_name=model_name, version=version,
             defaults={
                 "path": str(path), "sha256": sha256, "config": config, "metrics": metrics,
-                "validation_metric": validation_metric, "data_start": ms_to_datetime(data_range[0]),
-                "data_end": ms_to_datetime(data_range[1]), "load_error": "",
+                "validation_metric": validation_metric, "net_edge_bps": net_edge_of(metrics),
+                "data_start": ms_to_datetime(data_range[0]), "data_end": ms_to_datetime(data_range[1]), "load_error": "",
             },
         )
-        _activate(model_name, _live_choice(model_name))
+        live = ModelCheckpoint.objects.filter(model_name=model_name, is_active=True).exclude(pk=checkpoint.pk).first()
+        if live is None:
+            _activate(model_name, _live_choice(model_name))
+        elif shadow is not False:
+            _to_shadow(checkpoint)
         checkpoint_prune(model_name=model_name)
     return ModelCheckpoint.objects.filter(pk=checkpoint.pk).first()
+
+
+def net_edge_of(metrics: dict) -> float | None:
+    """``metrics["validation"]["net_edge_bps_per_trade"]["mean"]`` (bps per trade after costs)
+    when it is a finite number, else None (a checkpoint trained before it was measured)."""
+    edge = ((metrics or {}).get("validation") or {}).get("net_edge_bps_per_trade")
+    value = edge.get("mean") if isinstance(edge, dict) else None
+    return float(value) if isinstance(value, int | float) and math.isfinite(value) else None
+
+
+def _to_shadow(checkpoint: ModelCheckpoint) -> None:
+    """Make ``checkpoint`` its model's shadow; a previous shadow is retired (superseded)."""
+    previous = ModelCheckpoint.objects.filter(model_name=checkpoint.model_name, state=ModelCheckpoint.State.SHADOW
+                                              ).exclude(pk=checkpoint.pk)
+    for old in previous:
+        evidence = {**old.evidence, "decision": "superseded", "why": f"superseded by the newer shadow {checkpoint.version}"}
+        ModelCheckpoint.objects.filter(pk=old.pk).update(state=ModelCheckpoint.State.RETIRED, evidence=evidence)
+    ModelCheckpoint.objects.filter(pk=checkpoint.pk).update(
+        state=ModelCheckpoint.State.SHADOW, evidence={"decision": "pending", "since": datetime.now(UTC).isoformat()})
+    logger.info("checkpoint %s in shadow", checkpoint)
 
 
 def _finite(value: Any) -> Any:
@@ -125,12 +157,15 @@ def _finite(value: Any) -> Any:
 
 def checkpoint_prune(*, model_name: str, keep: int | None = None) -> list[str]:
     """Delete (file and row) every checkpoint of ``model_name`` outside the top ``keep``
-    (default: RegistrySettings.keep_top_n), except the active and the pinned one. Returns the
-    deleted versions. A file that is already gone is not an error."""
+    (default: RegistrySettings.keep_top_n), except the live, the pinned and the shadow one, and
+    the live one's rollback target (``replaced``). Returns the deleted versions. A file that is
+    already gone is not an error."""
     keep = registry_settings_get().keep_top_n if keep is None else keep
     deleted = []
+    live = ModelCheckpoint.objects.filter(model_name=model_name, is_active=True).first()
     for checkpoint in checkpoint_ranked(model_name=model_name)[keep:]:
-        if checkpoint.is_active or checkpoint.pinned:
+        if (checkpoint.is_active or checkpoint.pinned or checkpoint.state == ModelCheckpoint.State.SHADOW
+                or (live is not None and live.replaced_id == checkpoint.pk)):
             continue
         Path(checkpoint.path).unlink(missing_ok=True)
         checkpoint.delete()
@@ -140,7 +175,8 @@ def checkpoint_prune(*, model_name: str, keep: int | None = None) -> list[str]:
 
 
 def checkpoint_rollback(*, checkpoint: ModelCheckpoint) -> ModelCheckpoint:
-    """Pin ``checkpoint`` as its model's live one (admin rollback); the engine loads it next start."""
+    """Pin ``checkpoint`` as its model's live one (admin rollback; a shadow leaves shadow). The
+    inference paths load it within seconds (``worker_models``) or at the engine's next start."""
     with transaction.atomic():
         ModelCheckpoint.objects.filter(model_name=checkpoint.model_name, pinned=True).update(pinned=False)
         ModelCheckpoint.objects.filter(pk=checkpoint.pk).update(pinned=True)
@@ -150,8 +186,31 @@ def checkpoint_rollback(*, checkpoint: ModelCheckpoint) -> ModelCheckpoint:
     return checkpoint
 
 
+def checkpoint_promote(*, checkpoint: ModelCheckpoint, evidence: dict) -> ModelCheckpoint:
+    """Make ``checkpoint`` (a shadow, or any kept one by an admin) live, unpinning the model, with
+    ``evidence`` (the promotion check, or who promoted it) stored on it; the checkpoint it replaces
+    is retired and kept as its one-click rollback target (``replaced``). Returns the row."""
+    with transaction.atomic():
+        previous = ModelCheckpoint.objects.filter(model_name=checkpoint.model_name, is_active=True).first()
+        ModelCheckpoint.objects.filter(model_name=checkpoint.model_name, pinned=True).update(pinned=False)
+        _activate(checkpoint.model_name, checkpoint.pk)
+        replaced = previous.pk if previous is not None and previous.pk != checkpoint.pk else checkpoint.replaced_id
+        ModelCheckpoint.objects.filter(pk=checkpoint.pk).update(evidence=_finite(evidence), replaced=replaced)
+    logger.warning("promoted %s to live (replacing %s): %s", checkpoint, previous, evidence.get("why", ""))
+    checkpoint.refresh_from_db()
+    return checkpoint
+
+
+def checkpoint_retire(*, checkpoint: ModelCheckpoint, evidence: dict) -> ModelCheckpoint:
+    """A shadow that is not promoted: RETIRED with ``evidence`` (the refusal and its figures)."""
+    ModelCheckpoint.objects.filter(pk=checkpoint.pk, is_active=False).update(
+        state=ModelCheckpoint.State.RETIRED, evidence=_finite(evidence))
+    checkpoint.refresh_from_db()
+    return checkpoint
+
+
 def checkpoint_unpin(*, model_name: str) -> ModelCheckpoint | None:
-    """Drop an admin pin: the best-ranked checkpoint becomes live again. Returns it (or None)."""
+    """Drop an admin pin: the best-ranked checkpoint not in shadow becomes live. Returns it (or None)."""
     with transaction.atomic():
         ModelCheckpoint.objects.filter(model_name=model_name, pinned=True).update(pinned=False)
         pk = _live_choice(model_name)
@@ -163,18 +222,22 @@ def _live_choice(model_name: str) -> int | None:
     pinned = ModelCheckpoint.objects.filter(model_name=model_name, pinned=True).values_list("pk", flat=True).first()
     if pinned:
         return pinned
-    ranked = checkpoint_ranked(model_name=model_name)
+    ranked = [c for c in checkpoint_ranked(model_name=model_name) if c.state != ModelCheckpoint.State.SHADOW]
     return ranked[0].pk if ranked else None
 
 
 def _activate(model_name: str, pk: int | None) -> None:
-    ModelCheckpoint.objects.filter(model_name=model_name, is_active=True).exclude(pk=pk).update(is_active=False)
+    """Checkpoint ``pk`` becomes the model's only LIVE (is_active) row; the previous live one is retired."""
+    ModelCheckpoint.objects.filter(model_name=model_name, is_active=True).exclude(pk=pk).update(
+        is_active=False, state=ModelCheckpoint.State.RETIRED)
     if pk is not None:
-        ModelCheckpoint.objects.filter(pk=pk).update(is_active=True)
+        ModelCheckpoint.objects.filter(pk=pk).update(is_active=True, state=ModelCheckpoint.State.LIVE)
 
 
-def model_train_and_register(*, model_name: str, progress: Progress | None = None) -> ModelCheckpoint | None:
-    """Train ``model_name`` on its default data (see each trainer), save and register the checkpoint.
+def model_train_and_register(*, model_name: str, progress: Progress | None = None,
+                             shadow: bool | None = None) -> ModelCheckpoint | None:
+    """Train ``model_name`` on its default data (see each trainer), save and register the checkpoint
+    (live at first start, else in shadow unless ``shadow`` is False: ``checkpoint_register``).
 
     Raises:
         KeyError: an unknown model. FileNotFoundError: training data missing from GOGO_DATA_DIR.
@@ -190,13 +253,30 @@ def model_train_and_register(*, model_name: str, progress: Progress | None = Non
     return checkpoint_register(
         model_name=model_name, version=version, path=path, sha256=sha256, config=config.to_dict(),
         metrics=trained.metrics, data_range=trained.data_range,
-        validation_metric=trained.metrics.get(VALIDATION_METRIC[model_name]),
+        validation_metric=trained.metrics.get(VALIDATION_METRIC[model_name]), shadow=shadow,
     )
 
 
 def cnn_train_and_register(*, progress: Progress | None = None) -> ModelCheckpoint | None:
     """Train and register a CNN checkpoint (see model_train_and_register)."""
     return model_train_and_register(model_name=CNN_NAME, progress=progress)
+
+
+def model_load_shadow(*, model_name: str, device=None):
+    """``model_name``'s shadow checkpoint loaded for inference: (model in eval mode, ModelCheckpoint),
+    or None when there is none or its file cannot be loaded (logged, ``load_error`` stored)."""
+    from ml.models.checkpoint import CheckpointError
+    from ml.models.device import select_device
+
+    checkpoint = ModelCheckpoint.objects.filter(model_name=model_name, state=ModelCheckpoint.State.SHADOW).first()
+    if checkpoint is None:
+        return None
+    try:
+        return _load_cached(checkpoint, model_name, device or select_device(), slot="shadow"), checkpoint
+    except CheckpointError as exc:
+        logger.error("shadow checkpoint %s unusable: %s", checkpoint, exc)
+        ModelCheckpoint.objects.filter(pk=checkpoint.pk).update(load_error=str(exc)[:2000])
+        return None
 
 
 def model_load_live(*, model_name: str, device=None, progress: Progress | None = None, train_if_missing: bool = True):
@@ -231,16 +311,16 @@ def model_load_live(*, model_name: str, device=None, progress: Progress | None =
             model_discover_files(model_name=model_name)
         elif train_if_missing:
             logger.info("no usable %s checkpoint: training one", model_name)
-            model_train_and_register(model_name=model_name, progress=progress)
+            model_train_and_register(model_name=model_name, progress=progress, shadow=False)  # nothing else loads
         else:
             break
     raise LookupError(f"no loadable {model_name} checkpoint")
 
 
-_LOADED: dict[str, tuple[tuple, object]] = {}  # model name -> (checkpoint file key, model): the last one loaded
+_LOADED: dict[str, tuple[tuple, object]] = {}  # "<model>:<slot>" -> (checkpoint file key, model): the last one loaded
 
 
-def _load_cached(checkpoint: ModelCheckpoint, model_name: str, device):
+def _load_cached(checkpoint: ModelCheckpoint, model_name: str, device, slot: str = "live"):
     """``load_checkpoint`` of the row's file, or the module this process loaded from the same file
     (path, size, modification time, sha256) on the same device. Every caller in the process gets
     that one module in eval mode: callers must not train it in place (``ml.training.fine_tune``
@@ -254,17 +334,18 @@ def _load_cached(checkpoint: ModelCheckpoint, model_name: str, device):
     except OSError as exc:
         raise CheckpointError(f"checkpoint not found: {path}") from exc
     key = (str(path), st.st_size, st.st_mtime_ns, checkpoint.sha256, str(device))
-    hit = _LOADED.get(model_name)
+    hit = _LOADED.get(f"{model_name}:{slot}")
     if hit is not None and hit[0] == key:
         return hit[1]
     model, _meta = load_checkpoint(path, model_name=model_name, device=device)
-    _LOADED[model_name] = (key, model)
+    _LOADED[f"{model_name}:{slot}"] = (key, model)
     return model
 
 
 def _load_order(model_name: str) -> list[ModelCheckpoint]:
-    ranked = checkpoint_ranked(model_name=model_name)
-    return sorted(ranked, key=lambda c: not c.pinned)  # stable: pinned first, then the ranking
+    """The live one (pinned or promoted) first, then the ranking; a shadow never (it has not earned it)."""
+    ranked = [c for c in checkpoint_ranked(model_name=model_name) if c.state != ModelCheckpoint.State.SHADOW]
+    return sorted(ranked, key=lambda c: (not c.pinned, not c.is_active))  # stable within each group
 
 
 def cnn_load_live(*, progress: Progress | None = None):
@@ -298,6 +379,7 @@ def model_discover_files(*, model_name: str) -> list[ModelCheckpoint]:
             model_name=model_name, version=path.stem.removeprefix(f"{model_name}-"), path=path,
             sha256=file_sha256(path), config=meta["config"], metrics=meta["metrics"],
             data_range=tuple(meta["data_range"]), validation_metric=meta["metrics"].get(VALIDATION_METRIC[model_name]),
+            shadow=False,
         )
         if row is not None:
             found.append(row)
@@ -314,13 +396,15 @@ def prediction_record(*, instrument: Instrument, model_name: str, checkpoint: Mo
 
 @dataclass
 class PredictionItem:
-    """One model's result at one second: an output (ModelOutput) or a skip reason."""
+    """One model's result at one second: an output (ModelOutput) or a skip reason; ``shadow``: made
+    by the model's shadow checkpoint (stored beside the live one's, never traded on)."""
 
     model_name: str
     checkpoint: ModelCheckpoint | None
     output: Any = None
     reason: str = ""
     input_package: bytes | None = None
+    shadow: bool = False
 
 
 _PREDICTION_FIELDS = ("checkpoint", "status", "reason", "action", "prob_buy", "prob_sell", "prob_hold", "confidence",
@@ -330,12 +414,12 @@ _PREDICTION_FIELDS = ("checkpoint", "status", "reason", "action", "prob_buy", "p
 def prediction_record_many(*, instrument: Instrument, ts_event_ms: int, completeness: dict[str, float],
                            items: list[PredictionItem]) -> list[Prediction]:
     """Store several models' results for one second in one upsert statement (INSERT ... ON CONFLICT
-    on the natural key instrument, model_name, ts_event): re-running a second replaces its rows."""
+    on the natural key instrument, model_name, shadow, ts_event): re-running a second replaces its rows."""
     ts_event = ms_to_datetime(ts_event_ms)
     rows = []
     for item in items:
         row = Prediction(instrument=instrument, model_name=item.model_name, checkpoint=item.checkpoint,
-                         ts_event=ts_event, completeness=completeness, reason=item.reason[:255],
+                         shadow=item.shadow, ts_event=ts_event, completeness=completeness, reason=item.reason[:255],
                          input_package=item.input_package, status=Prediction.Status.SKIPPED, action="", output={})
         if item.output is not None:
             o = item.output
@@ -344,13 +428,14 @@ def prediction_record_many(*, instrument: Instrument, ts_event_ms: int, complete
             row.status, row.action, row.confidence, row.output = Prediction.Status.PREDICTED, o.action, o.confidence, details
             row.prob_buy, row.prob_sell, row.prob_hold = o.probs["BUY"], o.probs["SELL"], o.probs["HOLD"]
         rows.append(row)
-    return Prediction.objects.bulk_create(rows, update_conflicts=True, unique_fields=["instrument", "model_name", "ts_event"],
+    return Prediction.objects.bulk_create(rows, update_conflicts=True,
+                                          unique_fields=["instrument", "model_name", "shadow", "ts_event"],
                                           update_fields=list(_PREDICTION_FIELDS))
 
 
 def prediction_prune(*, now: datetime | None = None) -> dict[str, int]:
     """Apply the history retention of RegistrySettings: delete predictions older than
-    ``history_max_age_days``, then, per instrument and model, all but the newest
+    ``history_max_age_days``, then, per instrument, model and live / shadow, all but the newest
     ``history_max_count``. Returns {"by_age": n, "by_count": n} rows deleted."""
     cfg = registry_settings_get()
     now = now or datetime.now(UTC)
@@ -359,9 +444,9 @@ def prediction_prune(*, now: datetime | None = None) -> dict[str, int]:
         _, deleted = Prediction.objects.filter(ts_event__lt=now - timedelta(days=cfg.history_max_age_days)).delete()
         by_age = deleted.get(Prediction._meta.label, 0)
     if cfg.history_max_count:
-        groups = Prediction.objects.values_list("instrument_id", "model_name").distinct()
-        for instrument_id, model_name in groups:
-            rows = Prediction.objects.filter(instrument_id=instrument_id, model_name=model_name)
+        groups = Prediction.objects.values_list("instrument_id", "model_name", "shadow").distinct()
+        for instrument_id, model_name, shadow in groups:  # a shadow's calls do not crowd out the live ones
+            rows = Prediction.objects.filter(instrument_id=instrument_id, model_name=model_name, shadow=shadow)
             cutoff = rows.order_by("-ts_event").values_list("ts_event", flat=True)[cfg.history_max_count:][:1]
             if cutoff:
                 _, deleted = rows.filter(ts_event__lte=cutoff[0]).delete()
@@ -374,10 +459,11 @@ def prediction_prune(*, now: datetime | None = None) -> dict[str, int]:
 def registry_defaults_ensure() -> None:
     """Settings row, one ModelSetting per model family (enabled), and the hourly retention task in
     django-celery-beat (``workers.history.prune_inference_history``) and the learning loop's tasks
-    (:func:`learning_schedule_ensure`); idempotent, admin edits kept."""
+    (``apps.predictions.schedule.learning_schedule_ensure``); idempotent, admin edits kept."""
     from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
     from apps.predictions.models import ModelSetting
+    from apps.predictions.schedule import learning_schedule_ensure
     from ml.models.specs import MODEL_NAMES
 
     registry_settings_get()
@@ -388,30 +474,3 @@ def registry_defaults_ensure() -> None:
                        ("COB frame retention", "workers.market.prune_cob_frames")):
         PeriodicTask.objects.get_or_create(name=name, defaults={"task": task, "interval": every_hour, "queue": "default"})
     learning_schedule_ensure()
-
-
-def learning_schedule_ensure() -> None:
-    """The learning loop's periodic tasks in django-celery-beat, created once (admin edits kept):
-    outcome scoring sweep every minute, alert check every 5 minutes (queue ``default``), and per
-    model an hourly fine-tune (queue ``training``; a run with too few new cases is skipped cheaply)
-    and a weekly full retrain, created disabled (it retrains on the recorded history files)."""
-    import json
-
-    from django_celery_beat.models import IntervalSchedule, PeriodicTask
-
-    from ml.models.specs import MODEL_NAMES
-
-    def every(n: int, period: str) -> IntervalSchedule:
-        return IntervalSchedule.objects.get_or_create(every=n, period=period)[0]
-
-    for name, task, interval in (
-            ("outcome scoring sweep", "workers.scoring.score_outcomes_sweep", every(1, IntervalSchedule.MINUTES)),
-            ("model alert check", "workers.scoring.check_model_alerts", every(5, IntervalSchedule.MINUTES))):
-        PeriodicTask.objects.get_or_create(name=name, defaults={"task": task, "interval": interval, "queue": "default"})
-    for model_name in MODEL_NAMES:
-        PeriodicTask.objects.get_or_create(name=f"fine-tune {model_name}", defaults={
-            "task": "workers.training.fine_tune_model", "interval": every(1, IntervalSchedule.HOURS),
-            "args": json.dumps([model_name]), "queue": "training"})
-        PeriodicTask.objects.get_or_create(name=f"full retrain {model_name}", defaults={
-            "task": "workers.training.train_model", "interval": every(7, IntervalSchedule.DAYS),
-            "args": json.dumps([model_name]), "queue": "training", "enabled": False})
