@@ -36,6 +36,9 @@ class BacktestForm(forms.Form):
 
     def clean(self) -> dict:
         data = super().clean()
+        if data.get("source") != BacktestRun.Source.WALK_FORWARD:
+            for name in WALK_FORWARD_FIELDS:  # hidden for other sources: a stale value there is not theirs to refuse
+                self._errors.pop(name, None)
         start, end = data.get("start"), data.get("end")
         if start and end and start >= end:
             self.add_error("end", "must be after the start")

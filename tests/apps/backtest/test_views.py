@@ -108,6 +108,14 @@ def test_the_form_bounds_the_walk_forward(db, client, field, value):
     assert not BacktestRun.objects.exists()
 
 
+def test_walk_forward_bounds_do_not_apply_to_other_sources(db, client, django_capture_on_commit_callbacks):
+    client.force_login(get_user_model().objects.create_user(username="boss", password="pw-12345678", is_staff=True))
+    with django_capture_on_commit_callbacks(execute=False):  # not run here: the form is what is tested
+        response = client.post("/backtests/", {"source": "candles", "folds": "40", "start": "2024-08-08T23:00"})
+    run = BacktestRun.objects.get()
+    assert response.status_code == 302 and run.params == {} and run.source == "candles"
+
+
 def test_the_form_refuses_an_end_before_the_start_and_bad_fields(db, client):
     client.force_login(get_user_model().objects.create_user(username="boss", password="pw-12345678", is_staff=True))
     assert client.post("/backtests/", {"source": "bogus"}).status_code == 400
