@@ -20,7 +20,6 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-TRAIN_THREADS = 2
 
 
 def _backtest(path: str) -> dict:
@@ -200,22 +199,25 @@ def _in_process_main(runs: int) -> None:
 
 
 def bench_training_throughput() -> None:
-    """CNN and DQN on the last 2 days of 1m history before the default end, 1 epoch / episode;
-    transformer on the recorded USD-M session, 1 epoch."""
-    from ml.training.cnn_train import DEFAULT_TRAIN_END_MS, default_training_history, train_cnn
-    from ml.training.dqn_train import train_dqn
-    from ml.training.sequence_data import default_session_files, session_sequences
-    from ml.training.transformer_train import train_transformer
+    """The three families in cascade on the training samples of every 60th minute of the candle
+    history plus the two order-book sessions (``ml.training.market_data``), 1 epoch each, on one
+    thread (``ml.training.market_train.fit``)."""
+    import time
 
-    history = default_training_history()
-    start = DEFAULT_TRAIN_END_MS - 2 * 86_400_000
-    cnn = train_cnn(history, train_start_ms=start, epochs=1, num_threads=TRAIN_THREADS).metrics
-    print(f"cnn_training_throughput: {cnn['n_train'] / cnn['train_seconds']:.0f} samples/s")
-    dqn = train_dqn(history, train_start_ms=start, episodes=1, num_threads=TRAIN_THREADS).metrics
-    print(f"dqn_training_throughput: {dqn['updates'] * 256 / dqn['train_seconds']:.0f} samples/s")
-    seq = session_sequences(default_session_files())
-    tr = train_transformer(seq, epochs=1, num_threads=TRAIN_THREADS).metrics
-    print(f"transformer_training_throughput: {tr['n_train'] / tr['train_seconds']:.0f} samples/s")
+    from ml.market.recording import default_data_dir
+    from ml.training.live_train import train_live_family
+    from ml.training.market_data import training_samples
+
+    started = time.perf_counter()
+    samples = training_samples(str(default_data_dir()), 60)
+    print(f"training_samples_build: {time.perf_counter() - started:.1f} s")
+    print(f"training_samples: {len(samples)} count")
+    upstream = {}
+    for name in ("cnn", "transformer", "dqn"):
+        trained = train_live_family(name, samples, dict(upstream), epochs=1, patience=1)
+        upstream[name] = trained.model
+        m = trained.metrics
+        print(f"{name}_training_throughput: {m['samples']['train'] / m['train_seconds']:.0f} samples/s")
 
 
 def bench_backtest() -> None:

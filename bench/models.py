@@ -7,7 +7,9 @@ live seconds); the uncached line clears that cache first. Input: the real record
 1m/1h/1d rings hold the ETHUSDT history; the 1s and COB rings are filled by replaying the first
 330 s of the 2024-08-08/09 spot session through MarketSession (the live code), so every
 component is complete.
-Models have default configs and seeded random weights (latency does not depend on the weights).
+Models: the three market families (``ml.models.live.untrained``: default configs, seeded random
+weights, the full cascade; latency does not depend on the weights), each run as the inference loop
+runs them, in cascade order on one input with the earlier models' outputs of the same second.
 Targets from issue 5: build p99 <= 2 ms, inference p99 <= 5 ms per model.
 """
 from __future__ import annotations
@@ -21,12 +23,13 @@ import torch
 
 from ml.data.history import frame_to_candles
 from ml.features import base_input
-from ml.features.base_input import COMPONENT_SHAPES, build_base_data_input
+from ml.features.base_input import build_base_data_input
 from ml.features.package import pack_input
 from ml.features.rings import CandleRing, FrameRing
 from ml.market.recording import default_spot_session
 from ml.market.replay import ReplayVenue
 from ml.market.session import InstrumentSpec, MarketSession
+from ml.models import live
 from ml.models.specs import SPECS, parameter_count
 from ml.training.cnn_train import default_training_history
 
@@ -66,13 +69,11 @@ def _percentiles(fn, calls: int = CALLS) -> tuple[float, float]:
     return float(np.percentile(times, 50)), float(np.percentile(times, 99))
 
 
-def _batch(name: str, model, size: int) -> tuple:
-    """Random normalized model input of ``size`` samples, as the model's forward takes it."""
-    gen = torch.Generator().manual_seed(0)
-    if name == "transformer":
-        c = model.config
-        return (torch.randn(size, c.seq_len, c.n_features, generator=gen),)
-    return ({n: torch.randn(size, *COMPONENT_SHAPES[n], generator=gen) for n in model.config.components},)
+def _batch(model, inputs, size: int) -> tuple[dict, dict]:
+    """The model's groups of ``inputs`` repeated ``size`` times, as its forward takes them."""
+    values, mask = live.model_groups(model, inputs)
+    return ({n: torch.from_numpy(np.repeat(v[None], size, axis=0)) for n, v in values.items()},
+            {n: torch.full((size,), bool(m)) for n, m in mask.items()})
 
 
 def _history_bytes(arrays: dict, output) -> int:
@@ -106,9 +107,8 @@ def bench_models() -> None:
         p50, p99 = _percentiles(lambda: (base_input._DERIVED_CACHE.clear(), build()))
         print(f"base_input_build_uncached_indicators_pivots_p99: {p99:.3f} ms")
         history_bytes = []
-        for name, spec in SPECS.items():
-            torch.manual_seed(0)
-            model = spec.module_class(spec.config_class()).eval()
+        for name, spec in SPECS.items():  # cascade order: each reads the outputs recorded before it
+            model = live.untrained(name)
             print(f"{name}_parameters: {parameter_count(model)} count")
             p50, p99 = _percentiles(lambda m=model, s=spec: s.predict(m, inputs))
             print(f"{name}_inference_p50: {p50:.3f} ms")
@@ -116,15 +116,18 @@ def bench_models() -> None:
             torch.set_num_threads(1)  # what the engine uses for batch 1 (GOGO_INFERENCE_THREADS)
             p50, p99 = _percentiles(lambda m=model, s=spec: s.predict(m, inputs))
             torch.set_num_threads(2)
+            print(f"{name}_inference_1thread_p50: {p50:.3f} ms")
             print(f"{name}_inference_1thread_p99: {p99:.3f} ms")
-            batch = _batch(name, model, 256)
+            x, m = _batch(model, inputs, 256)
             with torch.inference_mode():
-                model(*batch)
+                model(x, m)
                 start = time.perf_counter()
                 for _ in range(5):
-                    model(*batch)
+                    model(x, m)
             print(f"{name}_throughput_batch256: {5 * 256 / (time.perf_counter() - start):.0f} samples/s")
-            size = _history_bytes(spec.package(model, inputs), spec.predict(model, inputs))
+            output = spec.predict(model, inputs)
+            size = _history_bytes(spec.package(model, inputs), output)
+            live.record_output(inputs, output)
             history_bytes.append(size)
             print(f"{name}_history_bytes_per_prediction: {size} bytes")
         print(f"history_bytes_per_second_all_models: {sum(history_bytes)} bytes")

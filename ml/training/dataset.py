@@ -1,4 +1,5 @@
-"""Supervised samples for the CNN from candle history, identical to the live inputs.
+"""Supervised candle samples (1m/1h/1d windows), identical to the live inputs; the look-ahead
+check's training-window builder (``ml.backtest.lookahead_training``) uses them.
 
 A sample is taken at the close of each 1m candle ``t`` (open time ``t``, closes ``t + 60 s``),
 which is the live instant ``ts = t + 59 s`` of :func:`ml.features.base_input.build_base_data_input`:
@@ -78,17 +79,6 @@ class CandleDataset:
         return {name: torch.from_numpy(self.windows[name][self.index[name][idx]])
                 for name in self.windows}
 
-    def batch_shared(self, idx: np.ndarray) -> tuple[dict[str, torch.Tensor],
-                                                      dict[str, torch.Tensor]]:
-        """Like :meth:`batch`, but each component's distinct windows once: (U, 300, 5) plus an
-        int64 (B,) index per component, for ``MultiTimeframeCNN.forward(x, index)``."""
-        x, index = {}, {}
-        for name, rows in self.index.items():
-            unique, inverse = np.unique(rows[idx], return_inverse=True)
-            x[name] = torch.from_numpy(self.windows[name][unique])
-            index[name] = torch.from_numpy(inverse.reshape(-1))
-        return x, index
-
     def subset(self, idx: np.ndarray) -> CandleDataset:
         """Samples ``idx`` (windows shared, not copied)."""
         return CandleDataset(
@@ -140,7 +130,7 @@ def make_dataset(history: dict[str, pd.DataFrame], *, start_ms: int, end_ms: int
     A sample is kept only if all its data lies in the history and before ``end_ms``
     (``t + (h+1) min <= end_ms``, so the label's last candle has closed by ``end_ms``), both
     label candles are real (not gap-filled), and each input window has at least
-    ``min_completeness`` of its rows present (as :func:`ml.models.cnn.predict` requires).
+    ``min_completeness`` of its rows present (the retired candle-only models required it).
 
     Args:
         history: timeframe ("1m", "1h", "1d") -> frame from ml.data.history.load_ohlcv_csv.

@@ -4,13 +4,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 
 from ml.data.history import frame_to_candles
 from ml.features.base_input import build_base_data_input
 from ml.features.normalize import normalize_candles, normalize_input
 from ml.features.rings import TIMEFRAME_MS, CandleRing
-from ml.models.cnn import CnnConfig, MultiTimeframeCNN
 from ml.training.cnn_train import DEFAULT_TRAIN_END_MS
 from ml.training.dataset import BUY, HOLD, SELL, label_returns, make_dataset
 
@@ -105,14 +103,3 @@ def test_full_default_dataset_builds_in_seconds(eth_history: dict) -> None:
     assert data.times[-1] + 6 * M == DEFAULT_TRAIN_END_MS
     assert np.bincount(data.labels).tolist() == [2601, 2871, 13468]  # BUY, SELL, HOLD
     assert data.windows["primary_1d"].shape == (14, 300, 5)  # distinct daily windows, shared
-
-
-def test_shared_windows_give_the_same_outputs_as_per_sample_windows(eth_history: dict) -> None:
-    data = make_dataset(eth_history, start_ms=T0, end_ms=T0 + 200 * M)
-    idx = np.array([3, 150, 4, 90, 91])
-    x, index = data.batch_shared(idx)
-    assert x["primary_1d"].shape[0] == 1 and index["primary_1d"].tolist() == [0] * 5
-    torch.manual_seed(0)
-    model = MultiTimeframeCNN(CnnConfig()).eval()
-    with torch.no_grad():
-        torch.testing.assert_close(model(x, index)[0], model(data.batch(idx))[0])
