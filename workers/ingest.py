@@ -35,16 +35,29 @@ def run_replay_session() -> dict:
 
 @shared_task(name="workers.ingest.run_market_stream", acks_late=False, ignore_result=True)
 def run_market_stream(venue: str) -> dict:
-    """Run ``venue``'s wanted live streams (apps.market.stream_runner) until stopped or taken over.
+    """Run ``venue``'s wanted live streams (apps.pipeline.stream_runner) until stopped or taken over.
 
     Long-running by design: it holds the streams' leases while it runs, so a duplicate delivery or
     a second worker exits at once with status "busy".
     """
-    from apps.market.stream_runner import publish_blocking, stream_session_run
+    from apps.pipeline.stream_runner import publish_blocking, stream_session_run
 
     result = stream_session_run(venue=venue, publish=publish_blocking)
     result.pop("summary", None)
     return result
+
+
+def market_stream_start(venue: str) -> None:
+    """Start ``venue``'s stream session: on the ``ingest`` queue, or embedded (eager tasks, which
+    would block the caller for the whole session) on a thread of this process."""
+    from django.conf import settings
+
+    if settings.CELERY_TASK_ALWAYS_EAGER:
+        from apps.pipeline.stream_runner import embedded_start
+
+        embedded_start(venue=venue)
+        return
+    run_market_stream.delay(venue)
 
 
 @shared_task(name="workers.ingest.streams_watchdog", ignore_result=True)
@@ -73,7 +86,7 @@ def _stop_streams(**kwargs) -> None:
     """Warm shutdown: stop this process's stream sessions (they never finish by themselves) so the
     worker can exit and release the leases. Needs the ``threads`` or ``solo`` pool (tasks in this
     process), which the ingest worker uses (scripts/run.sh, docker-compose.yml)."""
-    from apps.market import stream_runner
+    from apps.pipeline import stream_runner
 
     stream_runner.SHUTDOWN.set()
 

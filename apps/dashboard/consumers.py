@@ -40,7 +40,7 @@ class DashboardConsumer(AsyncJsonWebsocketConsumer):
         await self.channel_layer.group_discard(GROUP, self.channel_name)
 
     async def tick(self, event: dict) -> None:
-        """The engine's update (apps.pipeline.engine.Engine._update) with only this user's accounts
+        """The engine's update (apps.pipeline.stages.dashboard.Dashboard.tick) with only this user's accounts
         and decisions. The rest is the same for every dashboard: encoded once per process and tick."""
         payload = event["payload"]
         private = {"accounts": {k: v for k, v in payload.get("accounts", {}).items() if k in self.account_ids},
@@ -50,7 +50,7 @@ class DashboardConsumer(AsyncJsonWebsocketConsumer):
                         else json.dumps(private))
 
     async def streams_state(self, event: dict) -> None:
-        """Status and counters of the live market streams (apps.market.stream_runner)."""
+        """Status and counters of the live market streams (apps.pipeline.stream_runner)."""
         await self.send_json({"type": "streams", "streams": event["streams"]})
 
     async def session_state(self, event: dict) -> None:

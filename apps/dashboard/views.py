@@ -19,7 +19,7 @@ from apps.pipeline import control
 @login_required
 @require_GET
 def dashboard(request: HttpRequest) -> HttpResponse:
-    from apps.market.stream_runner import streams_payload
+    from apps.market.streams import streams_payload
     from apps.risk.selectors import risk_panel as risk_panel_data
 
     risk = risk_panel_data(user=request.user)
@@ -36,7 +36,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
 def history(request: HttpRequest) -> JsonResponse:
     """GET ?timeframe=1s|1m|1h|1d: ``apps.dashboard.selectors.dashboard_history`` of the user, plus
     the session and streams state; 400 naming a bad timeframe."""
-    from apps.market.stream_runner import streams_payload
+    from apps.market.streams import streams_payload
 
     try:
         data = dashboard_history(user=request.user, timeframe=request.GET.get("timeframe", "1s"))
@@ -133,10 +133,10 @@ async def session_control(request: HttpRequest) -> JsonResponse:
 def stream_control(request: HttpRequest) -> JsonResponse:
     """POST {"instrument": id, "action": "start"|"stop"}: the instrument's live market stream (staff only).
 
-    Returns {"streams": [...]} (apps.market.stream_runner.streams_payload); 400 naming the bad
+    Returns {"streams": [...]} (apps.market.streams.streams_payload); 400 naming the bad
     field, 403 below the admin role (apps.trading.controls.control_stream), 404 for an unknown instrument."""
     from apps.market.models import Instrument
-    from apps.market.stream_runner import streams_payload
+    from apps.market.streams import streams_payload
     from apps.trading.controls import ControlDenied, control_stream
 
     try:

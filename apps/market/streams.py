@@ -17,6 +17,7 @@ import logging
 import threading
 import uuid
 from collections.abc import Iterable
+from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
@@ -27,6 +28,7 @@ from apps.market.models import Instrument, MarketStream
 logger = logging.getLogger(__name__)
 
 LEASE_TTL_S = 30  # a dead worker's streams are taken over after at most this long (plus a watchdog period)
+STALE_AFTER_S = 30  # a running stream's row is rewritten every second; older means its worker is gone
 _local_leases: dict[str, str] = {}
 _local_lock = threading.Lock()
 
@@ -136,15 +138,12 @@ def streams_wanted(*, venue: str) -> list[Instrument]:
 
 
 def stream_session_enqueue(*, venue: str) -> None:
-    """Start a session for ``venue`` on the ``ingest`` queue (workers) or on the server loop (embedded)."""
-    if settings.CELERY_TASK_ALWAYS_EAGER:
-        from apps.market.stream_runner import embedded_start
+    """Start a session for ``venue``: the ``ingest`` queue (workers), or a thread of this process
+    (embedded); ``workers.ingest.market_stream_start`` decides. (The session loop belongs to
+    ``apps.pipeline``, which depends on this app, so it is reached through the task module.)"""
+    from workers.ingest import market_stream_start
 
-        embedded_start(venue=venue)
-        return
-    from workers.ingest import run_market_stream
-
-    run_market_stream.delay(venue)
+    market_stream_start(venue)
 
 
 def venues_wanted() -> list[str]:
@@ -187,3 +186,22 @@ def stream_defaults_ensure() -> None:
     every_30s, _ = IntervalSchedule.objects.get_or_create(every=30, period=IntervalSchedule.SECONDS)
     PeriodicTask.objects.get_or_create(name="market stream watchdog", defaults={
         "task": "workers.ingest.streams_watchdog", "interval": every_30s, "queue": "default"})
+
+
+def _shown_status(stream: MarketStream, stale_before) -> str:
+    """The stored status, or "stale" for a live/connecting stream whose worker stopped reporting
+    (it died without cleaning up; the watchdog hands the stream to another worker)."""
+    active = stream.status in (MarketStream.Status.LIVE, MarketStream.Status.CONNECTING, MarketStream.Status.RECONNECTING)
+    return "stale" if active and stream.updated_at < stale_before else stream.status
+
+
+def streams_payload() -> list[dict]:
+    """Every configured stream, for the dashboard: instrument, desired, status ("stale" when its
+    worker stopped reporting for STALE_AFTER_S), counters."""
+    rows = MarketStream.objects.select_related("instrument").order_by("instrument__venue", "instrument__symbol")
+    stale_before = timezone.now() - timedelta(seconds=STALE_AFTER_S)
+    return [{"instrument": s.instrument_id, "symbol": s.instrument.symbol, "venue": s.instrument.venue,
+             "desired": s.desired, "status": _shown_status(s, stale_before), "worker": s.worker, "messages": s.messages,
+             "reconnects": s.reconnects, "gaps": s.gaps, "rejected": s.rejected, "error": s.error,
+             "last_message_at": s.last_message_at.isoformat() if s.last_message_at else None}
+            for s in rows]

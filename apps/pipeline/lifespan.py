@@ -21,7 +21,7 @@ class LifespanApp:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
-                from apps.market import stream_runner
+                from apps.pipeline import stream_runner
 
                 stream_runner.SERVER_LOOP = asyncio.get_running_loop()
                 if settings.GOGO_AUTOSTART == "replay":
@@ -35,8 +35,7 @@ class LifespanApp:
                     await sync_to_async(_streams_autostart)()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
-                from apps.market import stream_runner
-                from apps.pipeline import control
+                from apps.pipeline import control, stream_runner
 
                 control.session_request_stop()
                 stream_runner.SHUTDOWN.set()  # stream threads stop and release their leases

@@ -1,4 +1,5 @@
-"""Drivers for the engine: pacing (replay speed), publishing, stopping.
+"""Replay drivers for the engine: pacing (replay speed), publishing, stopping. (The live streams'
+driver is ``apps.pipeline.stream_runner``; both use only the engine's public API.)
 
 ``run_blocking`` serves the headless command and the Celery worker; ``run_on_loop`` serves the
 embedded web server, where the engine runs on one dedicated thread and updates are published on

@@ -121,7 +121,7 @@ def test_a_live_stream_whose_worker_stopped_reporting_is_shown_stale(eth):
 
     from django.utils import timezone
 
-    from apps.market.stream_runner import streams_payload
+    from apps.market.streams import streams_payload
 
     MarketStream.objects.filter(instrument=eth).update(status="live", updated_at=timezone.now() - timedelta(minutes=5))
     assert next(s for s in streams_payload() if s["instrument"] == eth.pk)["status"] == "stale"

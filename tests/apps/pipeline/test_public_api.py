@@ -63,3 +63,23 @@ def test_no_driver_reads_an_underscore_attribute_of_the_engine():
                   if (found := engine_privacy_violations(p.read_text(encoding="utf-8")))}
     assert violations == {}
 
+
+def _imports(source: str) -> set[str]:
+    modules = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            modules.add(node.module)
+        elif isinstance(node, ast.Import):
+            modules.update(a.name for a in node.names)
+    return modules
+
+
+def test_the_market_app_does_not_depend_on_the_pipeline():
+    """The pipeline builds on the market app (venues, order books, candles); the session loops live
+    in ``apps.pipeline`` (docs/architecture.md, "The engine")."""
+    files = sorted((ROOT / "apps" / "market").rglob("*.py"))
+    assert files
+    offenders = {str(p.relative_to(ROOT)): sorted(m for m in _imports(p.read_text(encoding="utf-8"))
+                                                   if m == "apps.pipeline" or m.startswith("apps.pipeline."))
+                 for p in files}
+    assert {k: v for k, v in offenders.items() if v} == {}

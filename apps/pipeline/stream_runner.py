@@ -1,4 +1,7 @@
-"""Run the live streams of one venue: lease, engine on the venue client, supervision, status.
+"""The live session loop: the wanted streams of one venue, leased, through the engine on the venue client,
+supervised, with their status written. (The replay's loop is ``apps.pipeline.runner``; both drive
+the engine through its public API. It lives here, not in ``apps.market``: the pipeline depends on
+the market app, never the reverse; docs/architecture.md, "The engine".)
 
 ``stream_session_run`` is the body of the Celery ``ingest`` task (``workers.ingest.run_market_stream``)
 and of the embedded default's session thread. It holds the leases of every wanted instrument of
@@ -18,18 +21,21 @@ import logging
 import socket
 import threading
 from collections.abc import Callable
-from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from django.db import connection
 from django.utils import timezone
 
+from apps.market.convert import ms_to_datetime
 from apps.market.models import Instrument, MarketStream
-from apps.market.streams import StreamLease, stream_status_set, streams_wanted
+from apps.market.streams import StreamLease, stream_status_set, streams_payload, streams_wanted
+
+if TYPE_CHECKING:  # the engine (torch, the models) is imported when a session starts, not with this module
+    from apps.pipeline.engine import Engine
 
 logger = logging.getLogger(__name__)
 
 SUPERVISE_EVERY_S = 1.0
-STALE_AFTER_S = 30  # a running stream's row is rewritten every second; older means its worker is gone
 GROUP = "dashboard"
 SERVER_LOOP: asyncio.AbstractEventLoop | None = None  # embedded: the ASGI server's loop (set at startup)
 # Set when this process shuts down (Celery's worker_shutting_down, the server's lifespan shutdown):
@@ -175,34 +181,12 @@ def _status_write(instruments: list[Instrument], live, engine) -> None:
                   "gaps": int(counts.get("stream_gaps", 0)) + _sequence_gaps(engine, instrument.symbol),
                   "error": str(status.get("error") or "")[:500]}
         if last_ms:
-            from apps.market.convert import ms_to_datetime
-
             fields["last_message_at"] = ms_to_datetime(int(last_ms))
         stream_status_set(instruments=[instrument], status=state, **fields)
 
 
-def _sequence_gaps(engine, symbol: str) -> int:
-    counters = getattr(engine, "counters", {}).get(symbol) if engine is not None else None
-    return int(counters.sequence_gaps) if counters is not None else 0
-
-
-def _shown_status(stream: MarketStream, stale_before) -> str:
-    """The stored status, or "stale" for a live/connecting stream whose worker stopped reporting
-    (it died without cleaning up; the watchdog hands the stream to another worker)."""
-    active = stream.status in (MarketStream.Status.LIVE, MarketStream.Status.CONNECTING, MarketStream.Status.RECONNECTING)
-    return "stale" if active and stream.updated_at < stale_before else stream.status
-
-
-def streams_payload() -> list[dict]:
-    """Every configured stream, for the dashboard: instrument, desired, status ("stale" when its
-    worker stopped reporting for STALE_AFTER_S), counters."""
-    rows = MarketStream.objects.select_related("instrument").order_by("instrument__venue", "instrument__symbol")
-    stale_before = timezone.now() - timedelta(seconds=STALE_AFTER_S)
-    return [{"instrument": s.instrument_id, "symbol": s.instrument.symbol, "venue": s.instrument.venue,
-             "desired": s.desired, "status": _shown_status(s, stale_before), "worker": s.worker, "messages": s.messages,
-             "reconnects": s.reconnects, "gaps": s.gaps, "rejected": s.rejected, "error": s.error,
-             "last_message_at": s.last_message_at.isoformat() if s.last_message_at else None}
-            for s in rows]
+def _sequence_gaps(engine: Engine | None, symbol: str) -> int:
+    return int(engine.counters[symbol].sequence_gaps) if engine is not None and symbol in engine.counters else 0
 
 
 def _publish_streams(publish: Callable[[dict], None] | None) -> None:

@@ -8,9 +8,9 @@ import time
 
 import pytest
 
-from apps.market import stream_runner
 from apps.market.models import CobFrame, Instrument, MarketStream
 from apps.market.streams import StreamLease
+from apps.pipeline import stream_runner
 from tests.apps.market.venues.threaded import ThreadedReplay
 
 pytestmark = pytest.mark.django_db(transaction=True)
