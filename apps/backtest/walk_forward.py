@@ -5,7 +5,9 @@ on a BacktestRun (source ``walk_forward``). One engine serves the command, the p
 trains the cascade cnn -> transformer -> dqn; or one family), ``epochs`` (1..20, default 6, with
 early stopping), ``window_days`` (0.25..30, default 1: the span when the run has no start), ``scheme``
 ("expanding" | "rolling"), ``margin_bps`` (-50..100, default 2), ``trade_horizon_min`` (1, 5, 15 or
-60, default 60), ``seed``. The span is ``[start, end)`` of the run, else the ``folds + 1`` windows of
+60, default 60), ``seed``, ``search_trials`` (0..50: run an Optuna search of that many trials instead,
+store every trial and save the best configuration as the preset), ``preset`` ("best": start from the
+saved preset). The span is ``[start, end)`` of the run, else the ``folds + 1`` windows of
 ``window_days`` that end with the newest 1m candle of the data directory.
 
 Every finished walk-forward counts as one configuration tried on its span: the deflated Sharpe ratio
@@ -30,9 +32,10 @@ from apps.market.convert import datetime_to_ms
 logger = logging.getLogger(__name__)
 
 DEFAULTS = {"folds": 3, "model": "all", "epochs": 6, "window_days": 1.0, "scheme": "expanding",
-            "margin_bps": 2.0, "trade_horizon_min": 60, "seed": 0}
+            "margin_bps": 2.0, "trade_horizon_min": 60, "seed": 0, "search_trials": 0, "preset": ""}
 BOUNDS = {"folds": (1, 12), "epochs": (1, 20), "window_days": (0.25, 30.0), "margin_bps": (-50.0, 100.0),
-          "seed": (0, 2**31 - 1)}
+          "seed": (0, 2**31 - 1), "search_trials": (0, 50)}
+PRESET_FIELDS = ("margin_bps", "trade_horizon_min", "epochs", "scheme")
 MODELS = ("all", "cnn", "transformer", "dqn")
 HASHED = ("trades", "net_pnl_bps", "log_loss")
 
@@ -43,9 +46,15 @@ def walk_forward_params(params: dict) -> dict:
     Raises:
         ValueError: naming the field, for a value out of its bounds or of the wrong type.
     """
-    out = {**DEFAULTS, **{k: v for k, v in params.items() if k in DEFAULTS and v not in (None, "")}}
+    given = {k: v for k, v in params.items() if k in DEFAULTS and v not in (None, "")}
+    preset = {}
+    if given.get("preset"):
+        if given["preset"] != "best":
+            raise ValueError(f"preset: only 'best' (the last search's best configuration), got {given['preset']!r}")
+        preset = preset_load()
+    out = {**DEFAULTS, **preset, **given}
     try:
-        for key in ("folds", "epochs", "trade_horizon_min", "seed"):
+        for key in ("folds", "epochs", "trade_horizon_min", "seed", "search_trials"):
             out[key] = int(out[key])
         for key in ("window_days", "margin_bps"):
             out[key] = float(out[key])
@@ -61,6 +70,21 @@ def walk_forward_params(params: dict) -> dict:
     if out["trade_horizon_min"] not in (1, 5, 15, 60):
         raise ValueError(f"trade_horizon_min: one of 1, 5, 15, 60, got {out['trade_horizon_min']}")
     return out
+
+
+def preset_path():
+    """Where the best configuration of the last hyper-parameter search is kept (a training preset)."""
+    return settings.GOGO_VAR_DIR / "presets" / "walk_forward.json"
+
+
+def preset_load() -> dict:
+    """The saved preset's fields (PRESET_FIELDS). Raises ValueError when no search has saved one."""
+    path = preset_path()
+    if not path.is_file():
+        raise ValueError(f"preset: no search has saved a best configuration yet ({path}); run "
+                         "`manage.py backtest --walk-forward K --search N` first")
+    data = json.loads(path.read_text())
+    return {k: data[k] for k in PRESET_FIELDS if k in data}
 
 
 def load_candle_history() -> tuple[dict, dict, dict]:
@@ -83,7 +107,7 @@ def trials_on_span(start_ms: int, end_ms: int) -> int:
                                               status=BacktestRun.Status.FINISHED).values_list("summary", flat=True):
         p = ((summary or {}).get("walk_forward") or {}).get("params") or {}
         if p.get("start_ms") == start_ms and p.get("end_ms") == end_ms:
-            n += 1 + int((summary or {}).get("search_trials") or 0)
+            n += int((summary or {}).get("search_trials") or 0) or 1
     return n
 
 
@@ -94,7 +118,7 @@ def walk_forward_execute(run: BacktestRun, progress: Callable[[float, str], None
         ValueError: bad parameters or a span without samples. FileNotFoundError: missing history.
     """
     from ml.evaluation.costs import CostModel
-    from ml.evaluation.walk_forward import CASCADE, WalkForwardParams, run_walk_forward
+    from ml.evaluation.walk_forward import CASCADE, WalkForwardParams, redeflate, run_walk_forward
 
     p = walk_forward_params(run.params)
     eth, btc, coverage = load_candle_history()
@@ -113,13 +137,26 @@ def walk_forward_execute(run: BacktestRun, progress: Callable[[float, str], None
         if progress is not None:
             progress(fraction, message)
 
-    result = run_walk_forward(eth, btc, params, progress=report)
+    search = None
+    if p["search_trials"]:
+        from ml.evaluation.search import search as optuna_search
+
+        search = optuna_search(eth, btc, params, n_trials=p["search_trials"], seed=p["seed"], progress=report)
+        result = search.pop("best_report")
+        path = preset_path()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(search["preset"], indent=1, default=str))
+        redeflate(result, trials_on_span(start_ms, end_ms) + search["n_trials"])
+    else:
+        result = run_walk_forward(eth, btc, params, progress=report)
     result["params"].update(start_ms=start_ms, end_ms=end_ms, request=p)
     result["coverage"] = coverage
     hashed = [{name: {k: perf.get(k) for k in HASHED}
                for name, perf in {**f["models"], "orchestrator": f["orchestrator"]}.items()} for f in result["folds"]]
     run.summary = {"walk_forward": result, "path": "walk_forward",
                    "sha256": hashlib.sha256(json.dumps(hashed, sort_keys=True, default=str).encode()).hexdigest()}
+    if search is not None:
+        run.summary.update(search=search, search_trials=search["n_trials"])
     run.series = {}
     run.status, run.progress, run.finished_at = BacktestRun.Status.FINISHED, 1.0, timezone.now()
     run.save()

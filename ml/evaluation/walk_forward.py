@@ -274,14 +274,31 @@ def trade_report(trades: policy.Trades, days: float, costs: CostModel, hold_min:
     for kind in ("sharpe", "sortino", "calmar"):
         out[kind] = (annualised_ratio(kind, trades.net_bps / 1e4, period_seconds=hold_min * 60.0, span_seconds=span_s)
                      if n >= 2 else {"value": None, "annualised": False, "reason": f"{n} trades"})
-    out["deflated_sharpe"] = None
+    out["deflated_sharpe"], out["sharpe_stats"] = None, None
     if n >= 3 and float(np.std(trades.net_bps)) > 0:
         r = trades.net_bps
-        sr = float(np.mean(r) / np.std(r, ddof=1))
         z = (r - r.mean()) / r.std()
-        out["deflated_sharpe"] = deflated_sharpe_ratio(sr, n_obs=n, n_trials=n_trials,
-                                                       skew=float(np.mean(z ** 3)), kurtosis=float(np.mean(z ** 4)))
+        out["sharpe_stats"] = {"sharpe_per_trade": float(np.mean(r) / np.std(r, ddof=1)), "n": n,
+                               "skew": float(np.mean(z ** 3)), "kurtosis": float(np.mean(z ** 4))}
+        out["deflated_sharpe"] = _deflated(out["sharpe_stats"], n_trials)
     return out
+
+
+def _deflated(st: dict, n_trials: int) -> float:
+    return deflated_sharpe_ratio(st["sharpe_per_trade"], n_obs=st["n"], n_trials=n_trials, skew=st["skew"],
+                                 kurtosis=st["kurtosis"])
+
+
+def redeflate(report: dict, n_trials: int) -> dict:
+    """Recompute every deflated Sharpe ratio of a report over ``n_trials`` configurations (after a
+    search picked it as the best of ``n_trials``); returns the report, changed in place."""
+    report["params"]["trials"] = n_trials
+    for scope in (*report["folds"], report["total"]):
+        for perf in (*scope["models"].values(), scope["orchestrator"]):
+            if perf.get("sharpe_stats"):
+                perf["deflated_sharpe"] = _deflated(perf["sharpe_stats"], n_trials)
+        scope["deflated_sharpe"] = scope["orchestrator"].get("deflated_sharpe")
+    return report
 
 
 def forecast_report(probs: np.ndarray, samples: SampleSet, p: WalkForwardParams, prior: np.ndarray,

@@ -35,3 +35,19 @@ def test_bad_walk_forward_parameters_are_refused_naming_the_field():
         backtest_create(source="walk_forward", params={"model": "lstm"})
     with pytest.raises(BacktestError, match="epochs"):
         backtest_create(source="walk_forward", params={"epochs": 500})
+
+
+def test_a_search_stores_every_trial_saves_the_best_as_a_preset_and_counts_the_trials(settings, tmp_path):
+    settings.GOGO_VAR_DIR = tmp_path
+    out = io.StringIO()
+    call_command("backtest", "--walk-forward", "1", "--start", "2025-07-18", "--end", "2025-07-19", "--model", "cnn",
+                 "--epochs", "1", "--search", "2", "--json", stdout=out, stderr=io.StringIO())
+    report = json.loads(out.getvalue())
+    run = BacktestRun.objects.get(pk=report["run"])
+    assert run.summary["search_trials"] == 2 and len(run.summary["search"]["trials"]) == 2
+    assert report["params"]["trials"] == 2  # the best of two: deflated over both
+    preset = json.loads((tmp_path / "presets" / "walk_forward.json").read_text())
+    assert preset["margin_bps"] == run.summary["search"]["best"]["params"]["margin_bps"]
+    assert trials_on_span(report["params"]["start_ms"], report["params"]["end_ms"]) == 2
+    again = backtest_create(source="walk_forward", params={"preset": "best"})
+    assert again.params["margin_bps"] == preset["margin_bps"]

@@ -49,6 +49,9 @@ class Command(BaseCommand):
         parser.add_argument("--margin-bps", type=float, default=2.0, dest="margin_bps",
                             help="trade only when the expected net return exceeds this margin (bps)")
         parser.add_argument("--seed", type=int, default=0)
+        parser.add_argument("--search", type=int, default=0, metavar="N",
+                            help="walk-forward: Optuna search of N trials; stores each, saves the best as the preset")
+        parser.add_argument("--preset", choices=["best"], help="walk-forward: start from the saved best configuration")
         parser.add_argument("--json", action="store_true",
                             help="walk-forward: print only the report as one JSON object")
         parser.add_argument("--path", choices=["fast", "per_second"], default="fast",
@@ -86,7 +89,8 @@ class Command(BaseCommand):
 
         params = {"folds": options["walk_forward"], "model": options["model"], "epochs": options["epochs"],
                   "window_days": options["window_days"], "scheme": options["scheme"],
-                  "margin_bps": options["margin_bps"], "seed": options["seed"]}
+                  "margin_bps": options["margin_bps"], "seed": options["seed"], "search_trials": options["search"],
+                  "preset": options["preset"] or ""}
         try:
             run = backtest_run(source="walk_forward", start=start, end=end, params=params, progress=self._bar)
         except (BacktestError, FileNotFoundError, ValueError) as exc:
