@@ -125,7 +125,7 @@ def walk_forward_execute(run: BacktestRun, progress: Callable[[float, str], None
     newest = int(eth["1m"]["open_time"].iloc[-1]) + 60_000
     end_ms = datetime_to_ms(run.end) if run.end else newest
     start_ms = datetime_to_ms(run.start) if run.start else end_ms - int((p["folds"] + 1) * p["window_days"] * 86_400_000)
-    costs = CostModel(spread_bps=float(getattr(settings, "GOGO_EVAL_SPREAD_BPS", 1.0)))
+    costs = CostModel(spread_bps=settings.GOGO_EVAL_SPREAD_BPS)
     params = WalkForwardParams(
         start_ms=start_ms, end_ms=end_ms, folds=p["folds"], scheme=p["scheme"], epochs=p["epochs"],
         models=CASCADE if p["model"] == "all" else (p["model"],), margin_bps=p["margin_bps"],

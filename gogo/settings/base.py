@@ -184,6 +184,8 @@ _shared_data = BASE_DIR.parent / "shared" / "data"
 GOGO_DATA_DIR = Path(env("GOGO_DATA_DIR", default=str(_shared_data)))
 GOGO_VAR_DIR = Path(env("GOGO_VAR_DIR", default=str(BASE_DIR / "var")))
 GOGO_CHECKPOINT_DIR = Path(env("GOGO_CHECKPOINT_DIR", default=str(GOGO_VAR_DIR / "checkpoints")))
+# Full quoted spread (bps) the evaluation lab charges where no recorded book gives it (candle history).
+GOGO_EVAL_SPREAD_BPS = env.float("GOGO_EVAL_SPREAD_BPS", default=1.0)
 # Minimum BaseDataInput completeness below which no inference runs.
 GOGO_MIN_COMPLETENESS = env.float("GOGO_MIN_COMPLETENESS", default=0.8)
 # What starts with the web server (make run sets "streams"): "streams" = the live market streams of
