@@ -42,6 +42,9 @@ if __name__ == "__main__":
     from bench.backtest import bench_backtest
 
     bench_backtest()
+    from bench.evaluation import bench_evaluation
+
+    bench_evaluation()
     from bench.api import bench_api
 
     bench_api()
