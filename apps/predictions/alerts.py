@@ -8,8 +8,10 @@ Rules (thresholds in :class:`ml.outcomes.AlertRule`, defaults window 500, k 3, e
   errors of the difference (:func:`ml.outcomes.check_regression`);
 - stagnation, per instrument x model x horizon: the accuracy of the last ``window`` calls is within
   ±``epsilon`` of the always-HOLD baseline on the same calls (:func:`ml.outcomes.check_stagnation`);
-- stagnation, per model: none of the last ``retrains`` training runs (fine-tunes or full retrains,
-  ``TrainingRun``) beat the live checkpoint on the held-out range (none was promoted).
+- stagnation, per model: none of the last ``retrains`` decided training runs (fine-tunes or full
+  retrains, ``TrainingRun``) was promoted: their shadows were refused on live seconds
+  (``apps.predictions.promotion``) or they were pruned at once. Runs still in shadow, skipped or
+  failed are not decided.
 
 An alert is not repeated while an unacknowledged one of the same kind, model, instrument, horizon
 and metric is younger than ``COOLDOWN``. Notification failures are logged, stored on the alert
@@ -71,13 +73,14 @@ def model_alerts_check(*, instrument: Instrument | None = None, rule: AlertRule 
                                   f"({stagnant['baseline_hold']:.3f})"))
     for model_name in set(TrainingRun.objects.values_list("model_name", flat=True)):
         runs = list(TrainingRun.objects.filter(model_name=model_name, state__in=[
-            TrainingRun.State.PROMOTED, TrainingRun.State.KEPT]).order_by("-started_at")[:rule.retrains])
-        if len(runs) == rule.retrains and all(r.state == TrainingRun.State.KEPT for r in runs):
+            TrainingRun.State.PROMOTED, TrainingRun.State.REFUSED, TrainingRun.State.KEPT]
+        ).order_by("-started_at")[:rule.retrains])
+        if len(runs) == rule.retrains and all(r.state != TrainingRun.State.PROMOTED for r in runs):
             detail = {"runs": [r.pk for r in runs], "candidate": [r.candidate_metric for r in runs],
                       "active": [r.active_metric for r in runs], "retrains": rule.retrains}
             created.append(_raise(ModelAlert.Kind.STAGNATION, runs[0].metric_name or "validation", detail, now,
                                   {"model_name": model_name, "instrument_id": None, "horizon": ""},
-                                  f"the last {rule.retrains} trainings did not beat the live checkpoint"))
+                                  f"none of the last {rule.retrains} trainings beat the live checkpoint"))
     created = [a for a in created if a is not None]
     if notify:
         for alert in created:

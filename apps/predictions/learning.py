@@ -130,9 +130,9 @@ def training_request(*, model_name: str, kind: str = TrainingRun.Kind.FINE_TUNE,
             raise TrainingBusy(f"{model_name}: training run {busy.pk} is already {busy.state}")
         run = TrainingRun.objects.create(model_name=model_name, kind=kind, state=TrainingRun.State.QUEUED,
                                          requested_by=requested_by[:150])
+        training_progress_reporter(model_name=model_name, kind=kind, run_id=run.pk)(0.0, "queued")  # before it runs
         task = fine_tune_model if kind == TrainingRun.Kind.FINE_TUNE else train_model
         transaction.on_commit(lambda: task.apply_async((model_name,), {"run_id": run.pk}, queue="training"))
-    training_progress_reporter(model_name=model_name, kind=kind, run_id=run.pk)(0.0, "queued")
     logger.info("train now: %s %s queued by %s (run %d)", kind, model_name, requested_by or "?", run.pk)
     return run
 

@@ -71,7 +71,9 @@
     button.disabled = true;
     post("/api/v1/training-runs/", { model_name: model, kind: "fine_tune" }).then(function (run) {
       say("learning-message", model + ": training run " + run.id + " queued");
-      render({ model: model, kind: run.kind, state: run.state, fraction: 0, message: "queued" });
+      // the run may already be over (tasks run in the server process when there is no broker)
+      render({ model: model, kind: run.kind, state: run.state, fraction: run.finished_at ? 1 : 0,
+        message: run.reason || (run.progress && run.progress.message) || run.state });
     }).catch(function (err) {
       say("learning-message", model + ": " + err.message);
     }).then(function () { button.disabled = false; });

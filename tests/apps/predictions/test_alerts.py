@@ -85,11 +85,11 @@ def test_a_model_no_better_than_always_hold_is_stagnant(eth):
 
 
 def test_retrains_that_never_beat_the_live_checkpoint_are_stagnation():
-    for state in ("promoted", "kept", "kept", "kept", "failed"):
+    for state in ("promoted", "refused", "kept", "shadow", "refused", "skipped", "failed"):  # oldest first
         TrainingRun.objects.create(model_name="dqn", kind="fine_tune", state=state, metric_name="val_mean_reward_bps")
     (alert,) = model_alerts_check(rule=RULE, notify=False)
     assert (alert.kind, alert.model_name, alert.metric) == ("stagnation", "dqn", "val_mean_reward_bps")
-    assert len(alert.detail["runs"]) == 3
+    assert len(alert.detail["runs"]) == 3 and "none of the last 3" in alert.message
 
 
 class _Hook(BaseHTTPRequestHandler):
