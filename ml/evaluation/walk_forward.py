@@ -79,7 +79,7 @@ class WalkForwardParams:
     val_fraction: float = 0.2
     epochs: int = 6
     patience: int = 2
-    max_train: int | None = 40_000
+    max_train: int | None = 20_000
     margin_bps: float = 2.0
     long_only: bool = True
     costs: CostModel = field(default_factory=CostModel)

@@ -72,7 +72,7 @@ class MarketConfig(ConfigDict):
     cost_bps: float = 21.0
     embed: int = 24
     hidden: int = 64
-    tokens_per_group: int = 6
+    tokens_per_group: int = 3
     dropout: float = 0.1
     group_dropout: float = 0.1
     version: str = "market-1"
