@@ -13,7 +13,7 @@ from apps.accounts.permissions import request_role
 from apps.accounts.roles import ADMIN
 from apps.market.models import Instrument
 from apps.predictions.models import ModelSetting
-from apps.trading.models import GatingMode, OrchestratorConfig, TradingAccount
+from apps.trading.models import MARGIN_BPS_MAX, MARGIN_BPS_MIN, GatingMode, OrchestratorConfig, TradingAccount
 
 
 class InstrumentSwitchSerializer(serializers.Serializer):
@@ -52,8 +52,8 @@ class OrchestratorChangeSerializer(serializers.Serializer):
     """Live orchestrator settings of one instrument; give at least one setting besides ``instrument``."""
 
     instrument = serializers.PrimaryKeyRelatedField(queryset=Instrument.objects.all(), help_text="Instrument id")
-    buy_threshold = serializers.FloatField(required=False, min_value=0.0, max_value=1.0, help_text="Minimum P(BUY)")
-    sell_threshold = serializers.FloatField(required=False, min_value=0.0, max_value=1.0, help_text="Minimum P(SELL)")
+    margin_bps = serializers.FloatField(required=False, min_value=MARGIN_BPS_MIN, max_value=MARGIN_BPS_MAX,
+                                        help_text="bps the mixture's expected net edge must exceed to act")
     cooldown_seconds = serializers.IntegerField(required=False, min_value=0, max_value=86_400, help_text="s")
     order_notional = serializers.DecimalField(required=False, max_digits=20, decimal_places=8,
                                               min_value=Decimal("0.00000001"), help_text="USD per order")
@@ -77,7 +77,7 @@ class OrchestratorChangeSerializer(serializers.Serializer):
 class OrchestratorConfigSerializer(serializers.ModelSerializer):
     class Meta:
         model = OrchestratorConfig
-        fields = ["instrument", "buy_threshold", "sell_threshold", "cooldown_seconds", "order_notional",
+        fields = ["instrument", "margin_bps", "cooldown_seconds", "order_notional",
                   "max_spread_bps", "max_volatility", "min_completeness", "gating_mode", "manual_weights",
                   "trading_enabled", "updated_at"]
         read_only_fields = fields

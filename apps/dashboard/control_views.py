@@ -81,13 +81,16 @@ def _on(body: dict) -> bool:
     return value
 
 
-def _unit(body: dict, name: str) -> float:
+def _margin(body: dict) -> float:
+    from apps.trading.models import MARGIN_BPS_MAX, MARGIN_BPS_MIN
+
+    bounds = f"[{MARGIN_BPS_MIN:g}, {MARGIN_BPS_MAX:g}] bps"
     try:
-        value = float(body[name])
+        value = float(body["margin_bps"])
     except (KeyError, TypeError, ValueError):
-        raise ValueError(f"{name}: expected a number in [0, 1], got {body.get(name)!r}") from None
-    if not 0.0 <= value <= 1.0:
-        raise ValueError(f"{name}: must be between 0 and 1, got {value}")
+        raise ValueError(f"margin_bps: expected a number in {bounds}, got {body.get('margin_bps')!r}") from None
+    if not MARGIN_BPS_MIN <= value <= MARGIN_BPS_MAX:  # also refuses NaN
+        raise ValueError(f"margin_bps: must be in {bounds}, got {value}")
     return value
 
 
@@ -107,15 +110,12 @@ def trading(request: HttpRequest, body: dict) -> dict:
 
 @_action
 def thresholds(request: HttpRequest, body: dict) -> dict:
-    """{"instrument": id, "buy_threshold"?: [0, 1], "sell_threshold"?: [0, 1]}: the decision
-    thresholds, used from the engine's next decision (trader)."""
-    changes = {name: _unit(body, name) for name in ("buy_threshold", "sell_threshold") if name in body}
-    if not changes:
-        raise ValueError("buy_threshold: give buy_threshold and/or sell_threshold")
+    """{"instrument": id, "margin_bps": number in [MARGIN_BPS_MIN, MARGIN_BPS_MAX]}: the margin the
+    mixture's expected net edge must exceed to act, used from the engine's next decision (trader)."""
+    changes = {"margin_bps": _margin(body)}
     config = controls.control_orchestrator(user=request.user, instrument=_instrument(body), changes=changes,
                                            request=request)
-    return {"instrument": config.instrument_id, "buy_threshold": config.buy_threshold,
-            "sell_threshold": config.sell_threshold}
+    return {"instrument": config.instrument_id, "margin_bps": config.margin_bps}
 
 
 @_action

@@ -7,7 +7,16 @@ from apps.market.convert import ms_to_datetime
 from apps.market.models import Candle, CobFrame, Instrument
 from apps.predictions.models import ModelCheckpoint, ModelSetting, Prediction
 from apps.risk.models import RiskState
-from apps.trading.models import Decision, Fill, OrchestratorConfig, Order, Position, TradingAccount
+from apps.trading.models import (
+    MARGIN_BPS_MAX,
+    MARGIN_BPS_MIN,
+    Decision,
+    Fill,
+    OrchestratorConfig,
+    Order,
+    Position,
+    TradingAccount,
+)
 from ml.features.pivots import floor_pivot_series
 
 TIMEFRAMES = ("1s", "1m", "1h", "1d")
@@ -24,7 +33,8 @@ def dashboard_history(*, user, symbol: str = "ETHUSDT", seconds: int = 300, time
     "decisions": the user's BUY / SELL decisions in the candles' span with their order, "fills": the
     user's fills in that span [{"ts", "side", "price", "quantity"}], "prediction": the CNN's latest
     row, "models": {model: {"action", "confidence", "probs"}} (latest row each), "gating": the last
-    decision's {"weights", "accuracy", "mode"} or None, "accounts": {id: position, PnL, equity,
+    decision's {"mode", "weights", "why": {model: reason for its weight}, "scores", "accuracy"} or None,
+    "accounts": {id: position, PnL, equity,
     open orders}, "pivots": floor pivots in force at the last candle per timeframe above 1 s (the
     updates' "pivots" shape)}. Raises ValueError for an unknown timeframe."""
     if timeframe not in TIMEFRAMES:
@@ -96,8 +106,11 @@ def _frame(f: CobFrame) -> dict:
 
 
 def _decision(d: Decision) -> dict:
+    """A decision in the updates' shape: the edge and margin in bps (``Decision.confidence`` and
+    ``threshold`` store them), its reason and order."""
     order = next(iter(d.order_set.all()), None)
-    return {"ts": _ms(d.ts_event), "action": d.action, "confidence": d.confidence, "order": order and {
+    return {"ts": _ms(d.ts_event), "action": d.action, "confidence": d.confidence, "edge_bps": d.confidence,
+            "margin_bps": d.threshold, "reason": d.reason, "order": order and {
         "side": order.side, "quantity": str(order.quantity), "status": order.status,
         "price": str(order.average_price or ""), "reason": order.reject_reason}}
 
@@ -158,7 +171,8 @@ def checkpoint_ranking(*, per_model: int = 5) -> list[dict]:
 def control_panel(*, user, audit: int = 30) -> dict:
     """The control panel's state for ``user``: {"role", "can_trade", "can_admin", "instruments": [{"id",
     "symbol", "venue", "is_traded", "stream": {"desired", "status"} | None, "config": {"trading_enabled",
-    "buy_threshold", "sell_threshold"} | None}], "models": [{"name", "enabled"}], "accounts": the user's
+    "margin_bps"} | None}], "margin_min", "margin_max" (the margin's bounds,
+    bps), "models": [{"name", "enabled"}], "accounts": the user's
     (an admin's: all) [{"id", "name", "owner", "mode", "kill_switch"}], "audit": the newest ``audit``
     entries the user may see (apps.dashboard.events.audit_payload)}."""
     from apps.dashboard.events import audit_payload
@@ -175,8 +189,7 @@ def control_panel(*, user, audit: int = 30) -> dict:
             "stream": stream and {"desired": stream.desired, "status": stream.status},
             "config": (config or i.is_traded or None) and {
                 "trading_enabled": config.trading_enabled if config else True,
-                "buy_threshold": config.buy_threshold if config else OrchestratorConfig().buy_threshold,
-                "sell_threshold": config.sell_threshold if config else OrchestratorConfig().sell_threshold}})
+                "margin_bps": config.margin_bps if config else OrchestratorConfig().margin_bps}})
     disabled = set(ModelSetting.objects.filter(enabled=False).values_list("model_name", flat=True))
     accounts = TradingAccount.objects.select_related("owner").order_by("pk")
     if not is_admin:
@@ -187,7 +200,7 @@ def control_panel(*, user, audit: int = 30) -> dict:
     visible = [e for e in entries if is_admin or e["account"] is None or str(e["account"]) in own][:audit]
     return {
         "role": user_role(user), "can_trade": role_at_least(user, TRADER), "can_admin": is_admin,
-        "instruments": instruments,
+        "instruments": instruments, "margin_min": MARGIN_BPS_MIN, "margin_max": MARGIN_BPS_MAX,
         "models": [{"name": n, "enabled": n not in disabled} for n in MODEL_NAMES],
         "accounts": [{"id": a.pk, "name": a.name, "owner": a.owner.get_username(), "mode": a.mode,
                       "kill_switch": bool(kill.get(a.pk))} for a in accounts],

@@ -68,7 +68,8 @@ class RiskState(models.Model):
 
 class RiskEvent(models.Model):
     """A risk decision worth keeping: every rejected order with its reason, state changes, kill
-    switch toggles, circuit breakers and stops."""
+    switch toggles, circuit breakers, stops, and the desk standing aside because the limits
+    leave no room for an order (once per rule until room opens again)."""
 
     class Kind(models.TextChoices):
         REJECTED = "rejected", "Order rejected"
@@ -76,6 +77,7 @@ class RiskEvent(models.Model):
         KILL_SWITCH = "kill_switch", "Kill switch"
         BREAKER = "breaker", "Circuit breaker"
         STOP = "stop", "Stop / take-profit"
+        SKIPPED = "skipped", "No room for an order (stood aside)"
 
     account = models.ForeignKey(TradingAccount, on_delete=models.CASCADE, related_name="risk_events")
     instrument = models.ForeignKey(Instrument, on_delete=models.CASCADE, null=True, blank=True)

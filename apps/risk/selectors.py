@@ -31,8 +31,8 @@ def risk_panel(*, user, events: int = 10) -> dict:
         })
     config = OrchestratorConfig.objects.filter(instrument__is_traded=True).select_related("instrument").first()
     return {"accounts": rows, "config": config and {
-        "instrument": config.instrument.symbol, "buy_threshold": config.buy_threshold,
-        "sell_threshold": config.sell_threshold, "cooldown_seconds": config.cooldown_seconds,
+        "instrument": config.instrument.symbol, "margin_bps": config.margin_bps,
+        "cooldown_seconds": config.cooldown_seconds,
         "order_notional": str(config.order_notional), "max_spread_bps": config.max_spread_bps,
         "max_volatility": config.max_volatility, "min_completeness": config.min_completeness,
         "gating_mode": config.gating_mode, "manual_weights": config.manual_weights,

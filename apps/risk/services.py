@@ -74,6 +74,17 @@ def risk_event_record(*, account: TradingAccount, kind: str, rule: str, reason: 
     return RiskEvent.objects.create(rule=rule, order=order, **fields)
 
 
+def risk_event_record_skip(*, account: TradingAccount, instrument: Instrument, rule: str, reason: str,
+                           ts_event_ms: int) -> RiskEvent:
+    """Store that the desk stood aside at ``ts_event_ms`` because ``rule`` left no room for an order
+    (kind "skipped"); idempotent per account, instrument, rule and second, so a re-run of the same
+    session adds nothing."""
+    event, _ = RiskEvent.objects.get_or_create(
+        account=account, instrument=instrument, kind=RiskEvent.Kind.SKIPPED, rule=rule[:32],
+        ts_event=ms_to_datetime(ts_event_ms), defaults={"reason": reason[:255]})
+    return event
+
+
 def risk_event_record_rejection(*, order: Order, verdict, ts_event_ms: int, new_order: bool = False) -> RiskEvent:
     """Store why an order was rejected (idempotent per order and rule; ``new_order``: see
     :func:`risk_event_record`)."""

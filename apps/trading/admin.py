@@ -58,19 +58,19 @@ class TradingAccountAdmin(admin.ModelAdmin):
 
 @admin.register(OrchestratorConfig)
 class OrchestratorConfigAdmin(admin.ModelAdmin):
-    list_display = ("instrument", "trading_enabled", "buy_threshold", "sell_threshold", "order_notional", "cooldown_seconds",
+    list_display = ("instrument", "trading_enabled", "margin_bps", "order_notional", "cooldown_seconds",
                     "gating_mode", "max_spread_bps", "max_volatility", "min_completeness")
     list_filter = ("trading_enabled", "gating_mode")
     search_fields = ("instrument__symbol",)
     readonly_fields = ("updated_at",)
-    list_editable = ("buy_threshold", "sell_threshold", "order_notional", "cooldown_seconds", "gating_mode",
+    list_editable = ("margin_bps", "order_notional", "cooldown_seconds", "gating_mode",
                      "max_spread_bps", "max_volatility", "min_completeness")
     fieldsets = (
-        ("Decision", {"fields": ("instrument", "trading_enabled", "buy_threshold", "sell_threshold", "cooldown_seconds",
+        ("Decision", {"fields": ("instrument", "trading_enabled", "margin_bps", "cooldown_seconds",
                                  "order_notional", "updated_at")}),
         ("Market filters", {"fields": ("max_spread_bps", "max_volatility", "min_completeness")}),
         ("Mixture of experts", {"fields": ("gating_mode", "manual_weights", "gating_window", "gating_min_scored",
-                                           "gating_temperature", "gating_floor", "score_horizon_seconds")}),
+                                           "gating_z", "score_horizon_seconds")}),
     )
 
 

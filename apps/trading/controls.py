@@ -9,7 +9,7 @@ next decision cycle (about one second later).
 |-----------------------|---------|---------------------------------------------------------------|
 | ``stream.start|stop`` | admin   | the ingest worker starts/drops the stream within ~1 s          |
 | ``trading.start|stop``| trader  | new entries on the instrument are held from the next decision |
-| ``orchestrator.update``| trader | thresholds, cooldown, filters, weights: next decision          |
+| ``orchestrator.update``| trader | margin (bps), cooldown, filters, weights: next decision        |
 | ``model.enable|disable``| trader| the model runs (or not) from the next inference                |
 | ``kill_switch.on|off``| trader  | own accounts only (admins: any); new orders halt this cycle    |
 
@@ -75,8 +75,9 @@ def control_trading(*, user, instrument: Instrument, on: bool, request=None) -> 
 
 
 def control_orchestrator(*, user, instrument: Instrument, changes: dict[str, Any], request=None) -> OrchestratorConfig:
-    """Change live orchestrator settings (``apps.trading.services.CONFIG_FIELDS``: thresholds in
-    [0, 1], cooldown in s, order notional in USD, filters, gating mode and manual weights).
+    """Change live orchestrator settings (``apps.trading.services.CONFIG_FIELDS``: the margin in bps
+    in [MARGIN_BPS_MIN, MARGIN_BPS_MAX] of ``apps.trading.models``, cooldown in s, order notional in
+    USD, filters, gating mode and manual weights).
 
     The audit payload holds each changed field's old and new value."""
     _require(user, TRADER, "orchestrator.update")

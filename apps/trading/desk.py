@@ -1,18 +1,27 @@
 """The trading desk of a session: each exchange second, for every auto-trading account, run the
 risk cycle, the stops, the orchestrator's decision and the execution of the resulting order.
 
-Per second (``TradingDesk.second``), before any account: the accuracy scorer records the models'
-calls and scores those ``score_horizon_seconds`` old against the mid; the mixture of experts
-combines the outputs (``ml.orchestrator``). Per account (``TradingDesk.trade``):
+Per second (``TradingDesk.mixture``), before any account: the net-edge scorer scores the calls
+made one horizon ago against the mid and records this second's calls; the gate weights the
+models by their measured net edge and the mixture's expected net edge per side is formed
+(``ml.orchestrator``). Per account (``TradingDesk.trade``):
 
 1. the execution client matches orders that reached the venue (paper latency) and fills move the position;
 2. the risk manager starts its cycle: equity marked at mid, kill switch read from the database
    (so it halts new orders within this cycle), circuit breakers, trading state; a state change
    is stored as a RiskEvent;
 3. a stop-loss / take-profit / trailing stop asks for a reduce-only market exit;
-4. the orchestrator decides; the decision is stored with every input that produced it;
-5. a BUY or SELL is sized (``RiskLimit.sizing``), checked by the risk manager (a rejection is a
-   REJECTED order plus a RiskEvent with the reason) and sent to the execution client.
+4. the orchestrator decides: BUY or SELL only when the mixture's net edge exceeds the margin (bps);
+5. a BUY or SELL is sized (``RiskLimit.sizing``) and then sized down to what the risk manager will
+   accept (``RiskManager.capacity``: position, notional, per-minute and state rules) and, on a spot
+   instrument, to what the account holds (long-only: a SELL only closes a long; a BUY spends at
+   most the cash), floored to the lot and the venue's minimum notional (``apps.trading.sizing``).
+   When nothing is left the decision becomes a HOLD whose
+   reason names the binding rule, and one RiskEvent (kind "skipped") is stored per rule until an
+   order goes out again: no order the risk manager must reject is ever sent, so none is resent
+   every cooldown;
+6. the decision is stored with every input that produced it, then the order goes to the
+   execution client.
 """
 from __future__ import annotations
 
@@ -38,19 +47,20 @@ from apps.trading.execution import (
 )
 from apps.trading.models import Decision, OrchestratorConfig, Order, TradingAccount
 from apps.trading.positions import PositionState
+from apps.trading.sizing import capacity, floor_lot, order_size
 from ml.models.output import ModelOutput
 from ml.orchestrator import (
     MIXTURE_NAME,
-    AccuracyScorer,
-    DecisionResult,
+    EdgeStats,
     FilterParams,
     GatingParams,
     MarketConditions,
+    NetEdgeScorer,
     decide,
     gating_weights,
     mixture_output,
 )
-from ml.risk import sizing
+from ml.risk.limits import Capacity
 from ml.risk.manager import RiskManager
 from ml.risk.stops import stop_hit, update_extreme
 
@@ -72,6 +82,8 @@ class AccountDesk:
     orders: int = 0
     fills: int = 0
     rejections: int = 0
+    skips: int = 0  # times the desk stood aside because the limits left no room (RiskEvent "skipped")
+    standing_aside: str | None = None  # the rule it stands aside for now (recorded once until an order goes out)
     equity_curve: list[float] = field(default_factory=list)
 
 
@@ -84,9 +96,14 @@ def client_for(account: TradingAccount, instrument: Instrument) -> ExecutionClie
 
 
 def gating_params(config: OrchestratorConfig) -> GatingParams:
-    return GatingParams(window=config.gating_window, min_scored=config.gating_min_scored,
-                        temperature=config.gating_temperature, floor=config.gating_floor, mode=config.gating_mode,
+    return GatingParams(window=config.gating_window, min_scored=config.gating_min_scored, z=config.gating_z,
+                        mode=config.gating_mode,
                         manual={str(k): float(v) for k, v in (config.manual_weights or {}).items()})
+
+
+def _stats_row(st: EdgeStats | None) -> list | None:
+    """[mean bps, standard error bps, scored calls] for the decision's inputs, rounded for reading."""
+    return None if st is None else [round(st.mean_bps, 3), round(st.se_bps, 3), st.n]
 
 
 class TradingDesk:
@@ -94,7 +111,7 @@ class TradingDesk:
 
     def __init__(self, *, instrument: Instrument, config: OrchestratorConfig) -> None:
         self.instrument, self.config = instrument, config
-        self.scorer = AccuracyScorer(horizon_ms=config.score_horizon_seconds * 1000, window=config.gating_window)
+        self.scorer = NetEdgeScorer(horizon_ms=config.score_horizon_seconds * 1000, window=config.gating_window)
         self.desks: dict[int, AccountDesk] = {}
 
     def open_account(self, *, account: TradingAccount, position: PositionState, start_ms: int) -> AccountDesk | None:
@@ -116,24 +133,33 @@ class TradingDesk:
         return desk
 
     def mixture(self, outputs: Mapping[str, ModelOutput], ts: int, mid: float | None) -> tuple[ModelOutput, dict]:
-        """Score old calls, weight the models, combine; returns the mixture and the gating record."""
+        """Score old calls, weight the models by measured net edge, combine; returns the mixture and
+        the gating record {"mode", "weights", "why": {model: reason}, "scores": {model: [mean bps,
+        SE bps, n] | None}, "accuracy": {model: [share of positive net scores | None, n]},
+        "mixture_accuracy"}."""
         params = gating_params(self.config)
         if mid:
             self.scorer.observe(ts_ms=ts, price=mid)
-        names = list(outputs)
-        accuracies = {n: self.scorer.accuracy(n) for n in names}
-        weights, how = gating_weights(names, accuracies, params)
+        stats = {n: self.scorer.stats(n) for n in outputs}
+        weights, how, why = gating_weights(outputs, stats, params)
         output = mixture_output(outputs, weights)
         if mid:
-            self.scorer.record(ts_ms=ts, price=mid, outputs={**outputs, MIXTURE_NAME: output})
-        gating = {"mode": how, "weights": weights, "accuracy": {n: list(a) for n, a in accuracies.items()},
+            calls = dict(outputs)
+            if output.metadata["edge_bps"] is not None:  # the mixture calls only when some model has weight
+                calls[MIXTURE_NAME] = output
+            self.scorer.record(ts_ms=ts, price=mid, outputs=calls)
+        gating = {"mode": how, "weights": weights, "why": why, "scores": {n: _stats_row(st) for n, st in stats.items()},
+                  "accuracy": {n: [None if st is None else st.win_rate, 0 if st is None else st.n]
+                               for n, st in stats.items()},
                   "mixture_accuracy": list(self.scorer.accuracy(MIXTURE_NAME))}
         return output, gating
 
     def trade(self, desk: AccountDesk, *, output: ModelOutput, gating: dict, prediction: Prediction | None, ts: int,
               book: BookView | None,
               conditions: MarketConditions, candles_1m: Sequence = (), trades: Sequence = ()) -> dict:
-        """One decision cycle of one account (module docstring); returns the payload to publish.
+        """One decision cycle of one account (module docstring); returns the payload to publish:
+        {"account", "action", "edge_bps", "margin_bps", "confidence" (= edge, 0 without), "threshold"
+        (= margin), "reason", "order", "stop", "risk_state", "gating": {"mode", "weights", "why"}}.
 
         ``trades``: the traded instrument's prints since the previous cycle (ml.market.events.Trade,
         in order); a paper account's resting limit orders fill from them (queue position first)."""
@@ -152,36 +178,34 @@ class TradingDesk:
         self._risk_cycle(desk, ts, price)
         stop = self._stop(desk, ts, price, book)
         cfg = self.config
-        result = decide(probs=output.probs, buy_threshold=cfg.buy_threshold, sell_threshold=cfg.sell_threshold,
-                        now_ms=ts, last_order_ms=desk.last_order_ms, cooldown_ms=cfg.cooldown_seconds * 1000,
+        result = decide(edge_bps=output.metadata.get("edge_bps"), margin_bps=cfg.margin_bps, now_ms=ts,
+                        last_order_ms=desk.last_order_ms, cooldown_ms=cfg.cooldown_seconds * 1000,
                         conditions=conditions,
-                        filters=FilterParams(cfg.max_spread_bps, cfg.max_volatility, cfg.min_completeness))
+                        filters=FilterParams(cfg.max_spread_bps, cfg.max_volatility, cfg.min_completeness),
+                        no_edge_reason=f"no model has weight ({gating.get('mode', '')}): "
+                                       + "; ".join(gating.get("why", {}).values()))
         if not cfg.trading_enabled and result.action != "HOLD":
-            result = DecisionResult("HOLD", result.confidence, result.threshold,
-                                    f"trading stopped on {self.instrument.symbol} ({result.action} held)", "trading")
-        inputs = {"models": output.metadata.get("probs", {}), "gating": gating, "mixture": dict(output.probs),
-                  "conditions": {"spread_bps": conditions.spread_bps, "volatility": conditions.volatility,
-                                 "completeness": conditions.completeness},
-                  "settings": {"buy_threshold": cfg.buy_threshold, "sell_threshold": cfg.sell_threshold,
-                               "cooldown_seconds": cfg.cooldown_seconds, "max_spread_bps": cfg.max_spread_bps,
-                               "max_volatility": cfg.max_volatility, "min_completeness": cfg.min_completeness,
-                               "trading_enabled": cfg.trading_enabled},
-                  "risk": {"state": desk.risk.state.value, "position": float(desk.position.quantity),
-                           "equity": round(desk.risk.equity, 2)}}
+            result = result.held(f"trading stopped on {self.instrument.symbol} ({result.action} held)", "trading")
+        quantity, purpose = Decimal(0), "entry"
+        if result.action != "HOLD" and price is None:
+            result = result.held(f"{result.action} held: no book to price the order", "risk")
+        elif result.action != "HOLD":
+            touch = book.best_ask() if result.action == "BUY" else book.best_bid()
+            price = float(touch) if touch else price  # expected fill: the touch of the side we take
+            quantity, purpose, binding = order_size(desk=desk, instrument=self.instrument, config=cfg,
+                                                    scorer=self.scorer, side=result.action, price=price, ts=ts,
+                                                    candles_1m=candles_1m)
+            if quantity <= 0:
+                self._stand_aside(desk, ts, result.action, binding)
+                result = result.held(f"{result.action} stood aside: {binding.rule}: {binding.reason}", "risk")
+        inputs = self._inputs(desk, output, gating, conditions)
         decision = self._decision_record(desk, ts=ts, result=result, prediction=prediction, inputs=inputs)
-        payload = {"account": desk.account.pk, "action": result.action, "confidence": result.confidence,
-                   "threshold": result.threshold, "reason": result.reason, "order": None, "stop": stop,
-                   "risk_state": desk.risk.state.value}
-        if result.action == "HOLD" or price is None:
+        payload = {"account": desk.account.pk, "action": result.action, "edge_bps": result.edge_bps,
+                   "margin_bps": result.margin_bps, "confidence": result.confidence, "threshold": result.threshold,
+                   "reason": result.reason, "order": None, "stop": stop, "risk_state": desk.risk.state.value,
+                   "gating": {k: gating.get(k) for k in ("mode", "weights", "why")}}
+        if result.action == "HOLD":
             return payload
-        touch = book.best_ask() if result.action == "BUY" else book.best_bid()
-        price = float(touch) if touch else price  # expected fill: the touch of the side we take
-        quantity = self._size(desk, result.action, price, candles_1m)
-        purpose, held = "entry", float(desk.position.quantity)
-        if desk.risk.state.value != "ACTIVE" and held and (held > 0) == (result.action == "SELL"):
-            # REDUCING / HALTED: a decision against the position becomes a reduce-only exit, which passes.
-            size = float(quantity) if quantity is not None else float(cfg.order_notional) / price
-            quantity, purpose = Decimal(str(min(size, abs(held)))), "exit"
         intent = trading_services.OrderIntent(account=desk.account, instrument=self.instrument, side=result.action,
                                               notional=cfg.order_notional, ts_event_ms=ts, decision=decision,
                                               quantity=quantity, purpose=purpose)
@@ -190,6 +214,21 @@ class TradingDesk:
             payload["order"] = {"side": order.side, "quantity": str(order.quantity), "status": order.status,
                                 "price": str(order.average_price or ""), "reason": order.reject_reason}
         return payload
+
+    def _inputs(self, desk: AccountDesk, output: ModelOutput, gating: dict, conditions: MarketConditions) -> dict:
+        """What a decision is stored with: each model's probabilities and edge, the gating record, the
+        mixture's probabilities and edge, the market conditions, the settings and the risk state."""
+        cfg = self.config
+        return {"models": output.metadata.get("probs", {}), "edges": output.metadata.get("edges", {}),
+                "gating": gating, "mixture": dict(output.probs), "edge_bps": output.metadata.get("edge_bps"),
+                "conditions": {"spread_bps": conditions.spread_bps, "volatility": conditions.volatility,
+                               "completeness": conditions.completeness},
+                "settings": {"margin_bps": cfg.margin_bps, "cooldown_seconds": cfg.cooldown_seconds,
+                             "max_spread_bps": cfg.max_spread_bps, "max_volatility": cfg.max_volatility,
+                             "min_completeness": cfg.min_completeness, "trading_enabled": cfg.trading_enabled,
+                             "gating_mode": cfg.gating_mode},
+                "risk": {"state": desk.risk.state.value, "position": float(desk.position.quantity),
+                         "equity": round(desk.risk.equity, 2)}}
 
     def close(self, *, now_ms: int) -> None:
         """End of the session: paper MARKET orders still on their way expire (a restart would
@@ -258,33 +297,30 @@ class TradingDesk:
         self._send(desk, intent, ts, price, book)
         return rule
 
-    def _size(self, desk: AccountDesk, side: str, price: float, candles_1m: Sequence) -> Decimal | None:
-        """Base units for an entry by the account's sizing method (None: the config's order notional)."""
-        limit, equity = desk.limit, desk.risk.equity
-        cap = float(limit.max_order_notional)
-        if limit.sizing == RiskLimit.Sizing.FIXED_FRACTION:
-            q = sizing.fixed_fraction(equity=equity, fraction=limit.sizing_fraction, price=price, max_notional=cap)
-        elif limit.sizing == RiskLimit.Sizing.ATR:
-            a = sizing.atr([c.high for c in candles_1m], [c.low for c in candles_1m], [c.close for c in candles_1m], 14)
-            q = sizing.atr_size(equity=equity, risk_fraction=limit.sizing_fraction, atr_value=a,
-                                atr_multiple=limit.atr_multiple, price=price, max_notional=cap)
-        elif limit.sizing == RiskLimit.Sizing.KELLY:
-            p, n = self.scorer.accuracy(MIXTURE_NAME)
-            b = self.scorer.payoff(MIXTURE_NAME)
-            enough = p is not None and b is not None and n >= self.config.gating_min_scored
-            q = sizing.kelly_size(equity=equity, win_rate=p, payoff=b, cap=limit.kelly_cap, price=price,
-                                  max_notional=cap) if enough else 0.0
-        else:
-            return None
-        return Decimal(str(q))
+    def _stand_aside(self, desk: AccountDesk, ts: int, side: str, binding: Capacity) -> None:
+        """Record once (a RiskEvent "skipped") that the limits leave no room for an order; the same
+        rule is not recorded again until an order goes out."""
+        if desk.standing_aside == binding.rule:
+            return
+        desk.standing_aside = binding.rule
+        desk.skips += 1
+        risk_services.risk_event_record_skip(account=desk.account, instrument=self.instrument, rule=binding.rule,
+                                             ts_event_ms=ts, reason=f"{side} stood aside: {binding.reason or binding.rule}")
 
     def _send(self, desk: AccountDesk, intent: trading_services.OrderIntent, ts: int, price: float,
               book: BookView | None) -> Order | None:
         quantity = trading_services.order_quantity(intent=intent, price=to_decimal(price))
+        room = capacity(desk=desk, instrument=self.instrument, side=intent.side, price=price, ts=ts)
+        if quantity > 0 and float(quantity) > room.quantity:  # a stop, or a size the caller did not cut
+            quantity = floor_lot(room.quantity)
+            if quantity <= 0:
+                self._stand_aside(desk, ts, intent.side, room)
         if quantity <= 0:
             return None
+        desk.standing_aside = None
         # The risk verdict comes first (it changes nothing), so a rejected order is stored REJECTED
-        # at once: its NEW and REJECTED events in one insert, its risk event without a lookup.
+        # at once: its NEW and REJECTED events in one insert, its risk event without a lookup. The
+        # size is within the capacity, so a rejection here means the two disagree (a bug).
         verdict = desk.risk.verdict(side=intent.side, quantity=float(quantity), price=price, now_ms=ts)
         order, created = trading_services.order_create(intent=intent, quantity=quantity,
                                                        reject_reason=None if verdict.approved else verdict.reason)
@@ -298,6 +334,7 @@ class TradingDesk:
             desk.rejections += order.status == Order.Status.REJECTED
             return order
         if not verdict.approved:
+            logger.error("order %s rejected within its capacity: %s", order.client_order_id, verdict.reason)
             risk_services.risk_event_record_rejection(order=order, verdict=verdict, ts_event_ms=ts, new_order=True)
             desk.rejections += 1
             return order

@@ -3,15 +3,15 @@ from __future__ import annotations
 
 from django import forms
 
-from apps.trading.models import OrchestratorConfig
+from apps.trading.models import MARGIN_BPS_MAX, MARGIN_BPS_MIN, OrchestratorConfig
 
 
 class OrchestratorControlForm(forms.ModelForm):
-    """Thresholds, cooldown, order size, market filters and mixture weights; validated by the model."""
+    """Margin (bps), cooldown, order size, market filters and mixture weights; validated by the model."""
 
     class Meta:
         model = OrchestratorConfig
-        fields = ("buy_threshold", "sell_threshold", "cooldown_seconds", "order_notional", "max_spread_bps",
+        fields = ("margin_bps", "cooldown_seconds", "order_notional", "max_spread_bps",
                   "max_volatility", "min_completeness", "gating_mode", "manual_weights")
 
     def clean_manual_weights(self) -> dict:
@@ -22,8 +22,7 @@ class OrchestratorControlForm(forms.ModelForm):
 
     def clean(self) -> dict:
         data = super().clean()
-        for name in ("buy_threshold", "sell_threshold"):
-            value = data.get(name)
-            if value is not None and not 0 <= value <= 1:
-                self.add_error(name, "must be between 0 and 1")
+        value = data.get("margin_bps")
+        if value is not None and not MARGIN_BPS_MIN <= value <= MARGIN_BPS_MAX:
+            self.add_error("margin_bps", f"must be between {MARGIN_BPS_MIN:g} and {MARGIN_BPS_MAX:g} bps")
         return data

@@ -2,6 +2,7 @@
 from decimal import Decimal
 
 from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 
@@ -52,19 +53,26 @@ class TradingAccount(models.Model):
         return bool(self.api_key_encrypted and self.api_secret_encrypted)
 
 
+MARGIN_BPS_MIN, MARGIN_BPS_MAX = -10.0, 50.0  # below 0 acts on a predicted loss (experiments, tests); 50 bps ~ never
+
+
 class GatingMode(models.TextChoices):
-    LEARNED = "learned", "Learned from accuracy"
+    LEARNED = "learned", "Measured net edge (hold until a model has one)"
+    FALLBACK = "fallback", "Measured net edge; calibrated edges equally until one is measured"
     EQUAL = "equal", "Equal weights"
     MANUAL = "manual", "Manual weights"
 
 
 class OrchestratorConfig(models.Model):
-    """Per-instrument decision settings (thresholds, filters, mixture weights), editable in the
-    admin and on the dashboard; the engine re-reads it once per second."""
+    """Per-instrument decision settings (margin, filters, mixture weights), editable in the admin
+    and on the dashboard; the engine re-reads it once per second. The rule and the gating are
+    ``ml.orchestrator``'s."""
 
     instrument = models.OneToOneField(Instrument, on_delete=models.CASCADE, related_name="orchestrator_config")
-    buy_threshold = models.FloatField(default=0.34, help_text="Minimum P(BUY) to buy, in [0, 1]")
-    sell_threshold = models.FloatField(default=0.34, help_text="Minimum P(SELL) to sell, in [0, 1]")
+    margin_bps = models.FloatField(
+        default=2.0, validators=[MinValueValidator(MARGIN_BPS_MIN), MaxValueValidator(MARGIN_BPS_MAX)],
+        help_text="Act only when the mixture's expected net edge (after the round-trip cost) exceeds "
+                  f"this many basis points, in [{MARGIN_BPS_MIN:g}, {MARGIN_BPS_MAX:g}]")
     order_notional = models.DecimalField(**PRICE, default=Decimal("1000"), help_text="USD per order")
     cooldown_seconds = models.PositiveIntegerField(default=30, help_text="Minimum time between orders")
     max_spread_bps = models.FloatField(null=True, blank=True, default=5.0,
@@ -75,11 +83,12 @@ class OrchestratorConfig(models.Model):
                                          help_text="Hold below this input completeness (blank: off)")
     gating_mode = models.CharField(max_length=8, choices=GatingMode.choices, default=GatingMode.LEARNED)
     manual_weights = models.JSONField(default=dict, blank=True, help_text='Model weights in manual mode, {"cnn": 2, "dqn": 1}')
-    gating_window = models.PositiveIntegerField(default=100, help_text="Scored calls per model in its accuracy")
-    gating_min_scored = models.PositiveIntegerField(default=30, help_text="Equal weights until each model has this many")
-    gating_temperature = models.FloatField(default=0.1, help_text="Softmax temperature over accuracies (> 0)")
-    gating_floor = models.FloatField(default=0.05, help_text="Minimum weight of a model")
-    score_horizon_seconds = models.PositiveIntegerField(default=60, help_text="A call is scored this long after")
+    gating_window = models.PositiveIntegerField(default=600, help_text="Scored calls per model in its net edge")
+    gating_min_scored = models.PositiveIntegerField(default=120, help_text="Weight 0 until a model has this many")
+    gating_z = models.FloatField(default=1.0, validators=[MinValueValidator(0.0)],
+                                 help_text="A model needs mean net edge - z x standard error > 0 (>= 0)")
+    score_horizon_seconds = models.PositiveIntegerField(
+        default=60, help_text="A call of a model that gives no horizon is scored this long after")
     trading_enabled = models.BooleanField(
         default=True, help_text="Off: new entries on this instrument are held (decisions are still recorded; "
                                 "stops and exits still run)")
@@ -87,10 +96,9 @@ class OrchestratorConfig(models.Model):
 
     class Meta:
         constraints = [
-            models.CheckConstraint(condition=Q(buy_threshold__gte=0, buy_threshold__lte=1), name="buy_threshold_unit"),
-            models.CheckConstraint(condition=Q(sell_threshold__gte=0, sell_threshold__lte=1), name="sell_threshold_unit"),
-            models.CheckConstraint(condition=Q(gating_temperature__gt=0), name="gating_temperature_positive"),
-            models.CheckConstraint(condition=Q(gating_floor__gte=0, gating_floor__lte=1), name="gating_floor_unit"),
+            models.CheckConstraint(condition=Q(margin_bps__gte=MARGIN_BPS_MIN, margin_bps__lte=MARGIN_BPS_MAX),
+                                   name="margin_bps_range"),
+            models.CheckConstraint(condition=Q(gating_z__gte=0), name="gating_z_non_negative"),
         ]
 
     def clean(self) -> None:
@@ -130,13 +138,14 @@ class Decision(models.Model):
     instrument = models.ForeignKey(Instrument, on_delete=models.CASCADE)
     ts_event = models.DateTimeField()
     action = models.CharField(max_length=4, choices=Action.choices)
-    confidence = models.FloatField()
-    threshold = models.FloatField()
+    confidence = models.FloatField(help_text="The mixture's expected net edge of the better side, bps (0: no model had weight)")
+    threshold = models.FloatField(help_text="The margin in bps the edge had to exceed")
     prediction = models.ForeignKey(Prediction, on_delete=models.SET_NULL, null=True, blank=True)
     reason = models.CharField(max_length=255, blank=True)
     filter = models.CharField(max_length=16, blank=True, help_text="Market filter that held it, if any")
     inputs = models.JSONField(default=dict, blank=True,
-                              help_text="What produced it: model probs, gating weights, mixture, conditions, settings")
+                              help_text="What produced it: model probs and edges, gating weights and why, mixture, "
+                                        "conditions, settings, risk")
 
     class Meta:
         constraints = [

@@ -27,7 +27,7 @@ PLACES = Decimal("0.00000001")
 FINAL = (Order.Status.FILLED, Order.Status.CANCELED, Order.Status.REJECTED, Order.Status.EXPIRED)
 PURPOSE_CODE = {"entry": "E", "exit": "X", "stop_loss": "L", "take_profit": "P", "trailing_stop": "T", "manual": "M"}
 # Order configuration a user may change live (the dashboard form and the admin).
-CONFIG_FIELDS = ("buy_threshold", "sell_threshold", "cooldown_seconds", "order_notional", "max_spread_bps",
+CONFIG_FIELDS = ("margin_bps", "cooldown_seconds", "order_notional", "max_spread_bps",
                  "max_volatility", "min_completeness", "gating_mode", "manual_weights", "trading_enabled")
 
 
@@ -95,7 +95,8 @@ def decision_record(
     prediction: Prediction | None, inputs: dict | None = None,
 ) -> Decision:
     """Store the decision for (account, instrument, second) with the inputs that produced it
-    (model probs, gating weights, mixture, market conditions, settings); a re-run updates it in place."""
+    (model probs and edges, gating weights and why, mixture, market conditions, settings); a re-run
+    updates it in place. ``confidence`` stores the edge (bps) and ``threshold`` the margin (bps)."""
     decision, _ = Decision.objects.update_or_create(
         account=account,
         instrument=instrument,

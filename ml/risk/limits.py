@@ -16,6 +16,10 @@ Rules checked by :func:`check_order`, in order (the first that fails names the r
    reduces |position|.
 A reducing order is one on the opposite side of the position with quantity <= |position|
 (it never flips the sign).
+
+:func:`capacity` answers the converse question: the largest quantity of one side that
+:func:`check_order` approves now (0, with the rule that binds, when none), so that a caller
+sizes its order down to what passes instead of sending one that must be rejected.
 """
 from __future__ import annotations
 
@@ -130,3 +134,70 @@ def next_state(*, kill_switch: bool, breaker_tripped: bool, limits: RiskLimits, 
     if drawdown(account.equity, account.peak_equity) >= limits.max_drawdown:
         return TradingState.REDUCING, "max drawdown reached"
     return TradingState.ACTIVE, ""
+
+
+@dataclass(frozen=True, slots=True)
+class Capacity:
+    """The largest ``quantity`` (base units, >= 0) of one side that the limits accept now, and
+    the ``rule`` that binds it with a readable ``reason`` (the rule names of :func:`check_order`)."""
+
+    quantity: float
+    rule: str
+    reason: str
+
+
+def capacity(*, limits: RiskLimits, account: AccountRisk, side: str, price: float, now_ms: int) -> Capacity:
+    """The largest order of ``side`` at ``price`` (USD, > 0) that :func:`check_order` approves:
+    any quantity in (0, capacity] passes (tests/ml/risk/test_properties.py checks it).
+
+    A reducing order (opposite side, up to |position|) passes every rule but the notional and
+    per-minute ones; past |position|, or on the side of the position, the state, daily loss,
+    drawdown and max position rules apply. Raises ValueError for a bad side or price <= 0."""
+    if side not in ("BUY", "SELL"):
+        raise ValueError(f"side must be BUY or SELL, got {side!r}")
+    if not price > 0:
+        raise ValueError(f"price must be > 0, got {price}")
+    recent = sum(1 for t in account.recent_orders_ms if now_ms - MINUTE_MS < t <= now_ms)
+    if recent >= limits.max_orders_per_minute:
+        return Capacity(0.0, "max_orders_per_minute",
+                        f"{recent} orders in the last minute, max {limits.max_orders_per_minute}")
+    position = account.position
+    reducible = abs(position) if (position > 0 and side == "SELL") or (position < 0 and side == "BUY") else 0.0
+    blocked = _blocked(limits, account)
+    if blocked is not None:
+        quantity, rule, reason = reducible, blocked[0], f"{blocked[1]}: only exits pass"
+    else:
+        room = limits.max_position - (abs(position) if reducible == 0 else -abs(position))
+        quantity = max(0.0, room)  # reducing side: back to flat, then up to max_position the other way
+        rule, reason = "max_position", (f"position {position:.8f} of max {limits.max_position:.8f}"
+                                        if quantity <= 0 else "")
+    cap = limits.max_order_notional / price * (1 - 1e-12)  # so that cap * price never rounds above the limit
+    if cap < quantity:
+        return Capacity(cap, "max_order_notional", f"max {limits.max_order_notional:.2f} USD per order")
+    return Capacity(quantity, rule, reason)
+
+
+def _blocked(limits: RiskLimits, account: AccountRisk) -> tuple[str, str] | None:
+    """(rule, reason) of the first rule that refuses every risk-increasing order, or None."""
+    if account.state != TradingState.ACTIVE:
+        return "state", f"trading state {account.state.value}"
+    day_pnl = account.equity - account.day_start_equity
+    if day_pnl <= -limits.daily_loss_limit:
+        return "daily_loss", f"daily PnL {day_pnl:.2f} USD <= -{limits.daily_loss_limit:.2f} USD"
+    dd = drawdown(account.equity, account.peak_equity)
+    if dd >= limits.max_drawdown:
+        return "max_drawdown", f"drawdown {dd:.2%} >= max {limits.max_drawdown:.2%}"
+    return None
+
+
+def spot_capacity(*, side: str, position: float, cash: float, price: float, fee_rate: float) -> Capacity:
+    """What a spot account can trade at all: it is long-only, so a SELL closes at most the long it
+    holds (``position``, base units, pending orders included) and a BUY spends at most ``cash``
+    (USD) including the taker fee (``fee_rate``, fraction). Raises ValueError for price <= 0."""
+    if not price > 0:
+        raise ValueError(f"price must be > 0, got {price}")
+    if side == "SELL":
+        held = max(0.0, position)
+        return Capacity(held, "spot_inventory", f"spot is long-only: {held:.8f} held to sell")
+    room = max(0.0, cash) / (price * (1 + max(0.0, fee_rate)))
+    return Capacity(room, "spot_cash", f"cash {cash:.2f} USD buys {room:.8f}")

@@ -14,7 +14,17 @@ from collections import deque
 from dataclasses import dataclass
 
 from ml.risk.breakers import BreakerParams, CircuitBreaker
-from ml.risk.limits import MINUTE_MS, AccountRisk, RiskLimits, TradingState, Verdict, check_order, next_state
+from ml.risk.limits import (
+    MINUTE_MS,
+    AccountRisk,
+    Capacity,
+    RiskLimits,
+    TradingState,
+    Verdict,
+    capacity,
+    check_order,
+    next_state,
+)
 
 logger = logging.getLogger(__name__)
 DAY_MS = 86_400_000
@@ -84,6 +94,10 @@ class RiskManager:
         ValueError for a bad side or a non-positive quantity or price)."""
         return check_order(limits=self.limits, account=self.snapshot(), side=side, quantity=quantity,
                            price=price, now_ms=now_ms)
+
+    def capacity(self, *, side: str, price: float, now_ms: int) -> Capacity:
+        """The largest order of ``side`` this cycle's :meth:`verdict` approves (``limits.capacity``)."""
+        return capacity(limits=self.limits, account=self.snapshot(), side=side, price=price, now_ms=now_ms)
 
     def accept(self, *, side: str, quantity: float, now_ms: int) -> None:
         """Count an order approved by :meth:`verdict` and sent: toward the per-minute limit, and

@@ -9,7 +9,7 @@ window.gogo = window.gogo || {};
 window.gogo.charts = (function () {
   "use strict";
 
-  var isNum = window.gogo.util.isNum, fmtPct = window.gogo.util.fmtPct;
+  var isNum = window.gogo.util.isNum;
   var COLORS = { buy: "#22b573", sell: "#ef5350", text: "#dce3ee", muted: "#8894a8", grid: "#1f2a3c" };
   var MA_LINES = [
     { key: "imbalance_5", name: "imb ±5", color: "#5b6b85", width: 1, dash: "solid" },
@@ -88,7 +88,8 @@ window.gogo.charts = (function () {
       m.y.push(d.action === "BUY" ? candle.l - pad : candle.h + pad);
       var order = d.order;
       m.filled.push(!order || order.status !== "REJECTED");  // a rejected order is drawn hollow
-      m.text.push(d.action + " · conf " + fmtPct(d.confidence) +
+      m.text.push(d.action + (isNum(d.edge_bps) ? " · edge " + (d.edge_bps >= 0 ? "+" : "") + d.edge_bps.toFixed(1) + " bps" : "") +
+        (isNum(d.margin_bps) ? " > margin " + d.margin_bps.toFixed(1) + " bps" : "") +
         (order ? "<br>" + order.status + " " + order.quantity + (order.price ? " @ " + order.price : "") +
           (order.reason ? "<br>" + order.reason : "") : ""));
     });

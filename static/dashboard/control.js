@@ -2,7 +2,7 @@
  * gogo control panel (templates/dashboard/control.html). Buttons and sliders post JSON to the
  * /control/<action>/ endpoints (apps/dashboard/control_views.py); the page then follows the
  * "audit" messages pushed on /ws/dashboard/ (one per control action, by anyone), which update the
- * audit log and the controls' state. Ticks show the latest decision and the thresholds it used.
+ * audit log and the controls' state. Ticks show the latest decision and the edge and margin it used (bps) and why each model has its weight.
  */
 (function () {
   "use strict";
@@ -70,7 +70,7 @@
     if (!form || typeof value !== "number") return;
     var input = form.querySelector('input[name="' + name + '"]');
     if (document.activeElement !== input) input.value = String(value);
-    form.querySelector('output[data-for="' + name + '"]').textContent = value.toFixed(2);
+    form.querySelector('output[data-for="' + name + '"]').textContent = value.toFixed(1);
   }
 
   function showKill(account, on) {
@@ -118,17 +118,16 @@
     form.addEventListener("submit", function (event) { event.preventDefault(); });
     form.addEventListener("input", function (event) {  // the number follows the thumb while dragging
       var out = form.querySelector('output[data-for="' + event.target.name + '"]');
-      if (out) out.textContent = parseFloat(event.target.value).toFixed(2);
+      if (out) out.textContent = parseFloat(event.target.value).toFixed(1);
     });
     form.addEventListener("change", function (event) {  // sent once, when the thumb is released
       var input = event.target, body = { instrument: +form.dataset.instrument };
       body[input.name] = parseFloat(input.value);
       say("…", false);
       post("thresholds", body).then(function (data) {
-        showThreshold(data.instrument, "buy_threshold", data.buy_threshold);
-        showThreshold(data.instrument, "sell_threshold", data.sell_threshold);
-        say("Applied: BUY " + data.buy_threshold.toFixed(2) + " / SELL " + data.sell_threshold.toFixed(2) +
-            ". The next decision uses it.", false);
+        showThreshold(data.instrument, "margin_bps", data.margin_bps);
+        say("Applied: act above " + data.margin_bps.toFixed(1) + " bps of expected net edge. The next decision uses it.",
+            false);
       }).catch(function (err) { say(err.message, true); });
     });
   });
@@ -155,9 +154,7 @@
     else if (e.action.indexOf("kill_switch.") === 0) showKill(target, verb === "on");
     else if (e.action.indexOf("model.") === 0) showModel(p.model_name, verb === "enable");
     else if (e.action === "orchestrator.update") {
-      ["buy_threshold", "sell_threshold"].forEach(function (name) {
-        if (p[name]) showThreshold(target, name, p[name].to);
-      });
+      if (p.margin_bps) showThreshold(target, "margin_bps", p.margin_bps.to);
     }
   }
 
@@ -167,8 +164,13 @@
     var node = document.getElementById("last-decision");
     node.querySelector('[data-field="decision"]').textContent =
       window.gogo.util.fmtTime(u.ts) + " · " + d.action + (d.reason ? " (" + d.reason + ")" : "");
-    node.querySelector('[data-field="threshold"]').textContent = typeof d.threshold === "number"
-      ? d.threshold.toFixed(2) : "—";
+    var edge = d.edge_bps, margin = typeof d.margin_bps === "number" ? d.margin_bps : d.threshold;
+    node.querySelector('[data-field="threshold"]').textContent =
+      (typeof edge === "number" ? (edge >= 0 ? "+" : "") + edge.toFixed(1) + " bps" : "no edge") +
+      (typeof margin === "number" ? " / " + margin.toFixed(1) + " bps" : "");
+    var why = (d.gating || {}).why || {};
+    node.querySelector('[data-field="why"]').textContent =
+      Object.keys(why).sort().map(function (n) { return why[n]; }).join(" · ") || "—";
   }
 
   var retryMs = 1000, conn = document.getElementById("conn");

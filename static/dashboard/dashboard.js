@@ -32,12 +32,12 @@
     symbol: "ETHUSDT",
     candles: [],    // {t, o, h, l, c, v}, ascending t (ms)
     frames: [],     // {ts, mid, first, width, imbalance[], imbalance_5, ma{}}, ascending ts
-    decisions: [],  // {ts, action, confidence, order?}, ascending ts
+    decisions: [],  // {ts, action, edge_bps, margin_bps, reason, order?}, ascending ts
     fills: [],      // {ts, side, price, quantity}, ascending ts
     timeframe: "1s",  // of state.candles (frames are always 1 s)
     pivots: {},     // the latest update's floor pivots per timeframe {t, p, r1, r2, s1, s2}
     models: {},     // {name: {action, confidence, probs, accuracy: [acc, n]}}
-    gating: null,   // {mode, weights: {name: w}}
+    gating: null,   // {mode, weights: {name: w}, why: {name: reason for its weight}}
     equity: {},     // {account id: [[ts, USD], ...]}
     lastTs: null,
     prediction: null,
@@ -174,7 +174,7 @@
     state.timeframe = data.timeframe || state.timeframe;
     state.models = data.models || {};
     if (data.gating) {
-      state.gating = { mode: data.gating.mode, weights: data.gating.weights || {} };
+      state.gating = { mode: data.gating.mode, weights: data.gating.weights || {}, why: data.gating.why || {} };
       Object.keys(data.gating.accuracy || {}).forEach(function (n) {
         if (state.models[n]) state.models[n].accuracy = data.gating.accuracy[n];
       });
@@ -215,9 +215,12 @@
     if (own.candle) addCandle(own.candle);
     if (own.frame) upsert(state.frames, own.frame, "ts");
     var mine = u.accounts || {};  // the server sends only this user's accounts
+    var deskGating = null;  // the desk's full gating record (with why) rides on each decision
     (u.decisions || []).forEach(function (d) {
+      if (d.gating && !deskGating) deskGating = d.gating;
       if (d.action !== "HOLD" && String(d.account) in mine) {
-        state.decisions.push({ ts: u.ts, action: d.action, confidence: d.confidence, order: d.order });
+        state.decisions.push({ ts: u.ts, action: d.action, edge_bps: d.edge_bps, margin_bps: d.margin_bps,
+                               reason: d.reason, order: d.order });
       }
     });
     Object.keys(mine).forEach(function (id) {
@@ -237,6 +240,7 @@
       });
       if (u.prediction.gating) state.gating = u.prediction.gating;
     }
+    if (deskGating) state.gating = deskGating;
     if (u.completeness) state.completeness = u.completeness;
     if (u.accounts) {
       Object.keys(u.accounts).forEach(function (id) {  // names come with the page's history only

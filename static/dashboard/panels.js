@@ -1,7 +1,9 @@
 /*
  * gogo dashboard panels drawn from the dashboard state (dashboard.js calls them on each redraw):
- * each model's latest output, confidence and recent scored accuracy; the orchestrator's weights as
- * a bar chart; the user's accounts (PnL, position, equity, open orders). window.gogo.panels.
+ * each model's latest output, confidence and the share of its scored calls that made money after
+ * costs; the orchestrator's weights as a bar chart with why each model has its weight (measured net
+ * edge, too few calls, no calibrated edge); the user's accounts (PnL, position, equity, open orders).
+ * window.gogo.panels.
  */
 window.gogo = window.gogo || {};
 window.gogo.panels = (function () {
@@ -23,7 +25,7 @@ window.gogo.panels = (function () {
   function models(body, weights, state) {
     if (!body) return;
     var names = Object.keys(state.models || {}).sort();
-    var gating = state.gating || { weights: {} };
+    var gating = state.gating || { weights: {} }, why = gating.why || {};
     if (!names.length) return;
     util.replaceChildren(body, names.map(function (name) {
       var m = state.models[name], acc = m.accuracy || [];
@@ -34,8 +36,9 @@ window.gogo.panels = (function () {
         h("td", { class: "num", text: fmtPct(m.confidence),
                   title: "P(BUY) " + fmtPct(probs.BUY) + " · P(SELL) " + fmtPct(probs.SELL) + " · P(HOLD) " + fmtPct(probs.HOLD) }),
         h("td", { class: "num", text: isNum(acc[0]) ? fmtPct(acc[0]) + " (" + acc[1] + ")" : (isNum(acc[1]) ? "— (" + acc[1] + ")" : "—"),
-                  title: "share of correct scored calls (calls scored)" }),
-        h("td", { class: "num", text: isNum((gating.weights || {})[name]) ? fmt(gating.weights[name], 2) : "—" }),
+                  title: "share of scored calls with a positive net return after costs (calls scored)" }),
+        h("td", { class: "num", text: isNum((gating.weights || {})[name]) ? fmt(gating.weights[name], 2) : "—",
+                  title: why[name] || "" }),
       ]);
     }));
     if (weights) {
@@ -43,6 +46,9 @@ window.gogo.panels = (function () {
       Object.keys(w).forEach(function (n) { if (w[n] > max) max = w[n]; });
       var bars = Object.keys(w).sort().map(function (n) { return weightBar(n, w[n], max); });
       if (gating.mode) bars.push(h("p", { class: "muted small", text: "weights: " + gating.mode }));
+      Object.keys(why).sort().forEach(function (n) {
+        bars.push(h("p", { class: "small gating-why", "data-model": n, text: why[n] }));
+      });
       util.replaceChildren(weights, bars);
     }
   }

@@ -1,4 +1,4 @@
-"""The control panel in a real browser: a threshold slider changes the engine's next decision,
+"""The control panel in a real browser: the margin slider changes the engine's next decision,
 control actions show up live in the audit log, and a viewer can neither press nor force the kill switch."""
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from tests.e2e.conftest import PASSWORD, UserFactory, wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
-NEW_BUY_THRESHOLD = 0.77
+NEW_MARGIN_BPS = 7.5
 
 
 def _sign_in(page, base_url: str, user) -> None:
@@ -33,7 +33,7 @@ def _in_thread(fn, *args):
 
 
 def _decision_settings(after_ms: int | None = None, before_ms: int | None = None) -> list[tuple[int, float]]:
-    """(ts ms, settings.buy_threshold) of the stored decisions in (after_ms, before_ms], oldest first."""
+    """(ts ms, settings.margin_bps) of the stored decisions in (after_ms, before_ms], oldest first."""
     from django.db import connection
 
     from apps.market.convert import ms_to_datetime
@@ -45,7 +45,7 @@ def _decision_settings(after_ms: int | None = None, before_ms: int | None = None
             rows = rows.filter(ts_event__gt=ms_to_datetime(after_ms))
         if before_ms is not None:
             rows = rows.filter(ts_event__lte=ms_to_datetime(before_ms))
-        return [(int(d.ts_event.timestamp() * 1000), d.inputs["settings"]["buy_threshold"]) for d in rows]
+        return [(int(d.ts_event.timestamp() * 1000), d.inputs["settings"]["margin_bps"]) for d in rows]
     finally:
         connection.close()
 
@@ -56,7 +56,7 @@ def _no_overflow(page, width: int, height: int) -> None:
     assert page.evaluate("() => document.documentElement.scrollWidth") <= width
 
 
-def test_a_threshold_slider_changes_the_next_decision_and_is_audited_live(
+def test_the_margin_slider_changes_the_next_decision_and_is_audited_live(
         pipeline, staff_account, settings, page, live_server_url, artifacts):
     settings.GOGO_MIN_COMPLETENESS = 0.0  # decide from the first second: the gate is tested elsewhere
     _sign_in(page, live_server_url, staff_account.owner)
@@ -72,11 +72,12 @@ def test_a_threshold_slider_changes_the_next_decision_and_is_audited_live(
     page.wait_for_function("() => document.querySelector('#last-decision [data-field=decision]').textContent !== '—'",
                            timeout=60_000)
     before_ts = control.session_state()["ts"]
-    slider = page.locator("form.thresholds input[name=buy_threshold]").first
-    assert slider.input_value() == "0.34"
+    slider = page.locator("form.thresholds input[name=margin_bps]").first
+    assert float(slider.input_value()) == 2.0
 
-    slider.fill(str(NEW_BUY_THRESHOLD))
-    page.wait_for_function("() => document.getElementById('control-message').textContent.startsWith('Applied: BUY 0.77')")
+    slider.fill(str(NEW_MARGIN_BPS))
+    page.wait_for_function(
+        "() => document.getElementById('control-message').textContent.startsWith('Applied: act above 7.5 bps')")
     applied_ts = control.session_state()["ts"]
     # The decision of ts + 1 s may have read the settings before the change; the one after cannot.
     first_after = applied_ts + 2000
@@ -84,8 +85,8 @@ def test_a_threshold_slider_changes_the_next_decision_and_is_audited_live(
 
     before = _in_thread(_decision_settings, None, before_ts)
     after = _in_thread(_decision_settings, first_after - 1)
-    assert before and {b for _, b in before} == {0.34}
-    assert after[0][1] == NEW_BUY_THRESHOLD
+    assert before and {b for _, b in before} == {2.0}
+    assert after[0][1] == NEW_MARGIN_BPS
     page.wait_for_selector("#audit tr:has-text('orchestrator.update')")
     assert staff_account.owner.username in page.inner_text("#audit tr:first-child")
     page.screenshot(path=str(artifacts / "control-1280x800.png"), full_page=True)

@@ -13,19 +13,19 @@ from tests.apps.api.conftest import owned_rows
 pytestmark = pytest.mark.django_db
 
 
-def test_a_trader_changes_thresholds_and_the_change_is_audited(as_trader, trader, eth):
-    before = orchestrator_config_get(instrument=eth).buy_threshold
-    response = as_trader.post("/api/v1/control/orchestrator/", {"instrument": eth.pk, "buy_threshold": 0.55,
+def test_a_trader_changes_the_margin_and_the_change_is_audited(as_trader, trader, eth):
+    before = orchestrator_config_get(instrument=eth).margin_bps
+    response = as_trader.post("/api/v1/control/orchestrator/", {"instrument": eth.pk, "margin_bps": 3.5,
                                                                  "cooldown_seconds": 10}, format="json")
-    assert response.status_code == 200 and response.json()["buy_threshold"] == 0.55
+    assert response.status_code == 200 and response.json()["margin_bps"] == 3.5
     entry = AuditLog.objects.get(action="orchestrator.update")
-    assert entry.user == trader and entry.payload["buy_threshold"] == {"from": before, "to": 0.55}
+    assert entry.user == trader and entry.payload["margin_bps"] == {"from": before, "to": 3.5}
 
 
-@pytest.mark.parametrize(("body", "field"), [({"buy_threshold": 1.5}, "buy_threshold"),
+@pytest.mark.parametrize(("body", "field"), [({"margin_bps": 51}, "margin_bps"), ({"margin_bps": -11}, "margin_bps"),
                                              ({"gating_mode": "dice"}, "gating_mode"),
                                              ({}, "non_field_errors"),
-                                             ({"instrument": 10**9, "buy_threshold": 0.5}, "instrument")])
+                                             ({"instrument": 10**9, "margin_bps": 1.0}, "instrument")])
 def test_a_bad_setting_is_a_400_naming_it_and_nothing_changes(as_trader, eth, body, field):
     config = orchestrator_config_get(instrument=eth)
     response = as_trader.post("/api/v1/control/orchestrator/", {"instrument": eth.pk, **body}, format="json")
@@ -74,7 +74,7 @@ def test_viewers_may_not_act_and_nothing_is_audited(as_viewer, viewer, eth):
     account = owned_rows(viewer, eth)["accounts"]
     for path, body in (("trading", {"instrument": eth.pk, "on": False}), ("models", {"model_name": "cnn", "on": False}),
                        ("kill-switch", {"account": account, "on": True}),
-                       ("orchestrator", {"instrument": eth.pk, "buy_threshold": 0.9})):
+                       ("orchestrator", {"instrument": eth.pk, "margin_bps": 9.0})):
         assert as_viewer.post(f"/api/v1/control/{path}/", body, format="json").status_code == 403
     assert not AuditLog.objects.exists() and not RiskState.objects.get(account_id=account).kill_switch
 

@@ -50,7 +50,7 @@ def test_a_viewer_sees_the_panel_read_only(client, eth):
     assert buttons >= 4 and page.count("disabled title=") == buttons
     sliders = re.findall(r'<input type="range"[^>]*>', page)
     assert sliders and all(" disabled" in s for s in sliders)
-    assert 'name="buy_threshold" value="0.34"' in page
+    assert re.search(r'min="-10.0" max="50.0" step="0.5" name="margin_bps"\s+value="2.0"', page)
 
 
 def test_the_server_refuses_every_action_to_a_viewer(client, eth):
@@ -59,7 +59,7 @@ def test_the_server_refuses_every_action_to_a_viewer(client, eth):
 
     refused = [
         _post(client, "/control/kill-switch/", {"account": account.pk, "on": True}),
-        _post(client, "/control/thresholds/", {"instrument": eth.pk, "buy_threshold": 0.9}),
+        _post(client, "/control/thresholds/", {"instrument": eth.pk, "margin_bps": 9.0}),
         _post(client, "/control/trading/", {"instrument": eth.pk, "on": False}),
         _post(client, "/control/model/", {"model": "cnn", "on": False}),
         _post(client, "/control/stream/", {"instrument": eth.pk, "on": True}),
@@ -68,27 +68,28 @@ def test_the_server_refuses_every_action_to_a_viewer(client, eth):
     assert [status for status, _ in refused] == [403] * 5
     assert "requires the trader role" in refused[0][1]["error"]
     assert not RiskState.objects.filter(account=account, kill_switch=True).exists()
-    assert orchestrator_config_get(instrument=eth).buy_threshold == 0.34
+    assert orchestrator_config_get(instrument=eth).margin_bps == 2.0
     assert AuditLog.objects.count() == 0
 
 
-def test_a_trader_moves_the_thresholds_and_the_change_is_audited(client, eth):
+def test_a_trader_moves_the_margin_and_the_change_is_audited(client, eth):
     trader = _signed_in(client, "tom", "trader")
 
-    status, body = _post(client, "/control/thresholds/", {"instrument": eth.pk, "buy_threshold": 0.62})
+    status, body = _post(client, "/control/thresholds/", {"instrument": eth.pk, "margin_bps": 4.5})
 
     assert status == 200
-    assert body == {"instrument": eth.pk, "buy_threshold": 0.62, "sell_threshold": 0.34}
+    assert body == {"instrument": eth.pk, "margin_bps": 4.5}
     entry = AuditLog.objects.get(action="orchestrator.update")
-    assert entry.user == trader and entry.payload == {"buy_threshold": {"from": 0.34, "to": 0.62}}
+    assert entry.user == trader and entry.payload == {"margin_bps": {"from": 2.0, "to": 4.5}}
 
 
 @pytest.mark.parametrize(("body", "field"), [
-    ({"buy_threshold": 1.5}, "buy_threshold"),
-    ({"sell_threshold": "high"}, "sell_threshold"),
-    ({}, "buy_threshold"),
+    ({"margin_bps": 50.5}, "margin_bps"),
+    ({"margin_bps": "high"}, "margin_bps"),
+    ({"margin_bps": "nan"}, "margin_bps"),
+    ({}, "margin_bps"),
 ])
-def test_a_bad_threshold_is_refused_naming_the_field(client, eth, body, field):
+def test_a_bad_margin_is_refused_naming_the_field(client, eth, body, field):
     _signed_in(client, "tom", "trader")
 
     status, answer = _post(client, "/control/thresholds/", {"instrument": eth.pk, **body})

@@ -17,13 +17,17 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def updates(settings, pipeline_ready):
-    """70 seconds of the recorded session with the gate open and thresholds that always trade."""
+def updates(settings, pipeline_ready, monkeypatch):
+    """70 seconds of the recorded session with the gate open and a desk that always trades: models
+    with known edges (tests/apps/trading/edges.py), equal weights, a zero margin."""
+    from tests.apps.trading.edges import give_models_edges
+
+    give_models_edges(monkeypatch)
     settings.GOGO_MIN_COMPLETENESS = 0.0
     account = account_ensure_paper(owner=get_user_model().objects.create_user("tick"))
     engine = Engine(recordings=default_recordings(), accounts=[account])
     config = orchestrator_config_get(instrument=engine.traded)
-    config.buy_threshold = config.sell_threshold = 0.0
+    config.margin_bps, config.gating_mode = 0.0, "equal"
     config.cooldown_seconds, config.max_spread_bps, config.max_volatility = 10, None, None
     config.save()
     return account, engine, list(islice(engine.run(), 70))
@@ -63,6 +67,18 @@ def test_accounts_carry_equity_open_orders_and_each_fill_once(updates):
         [(f.order.side, float(f.price), float(f.quantity)) for f in stored]
     assert all(isinstance(s["equity"], float) and isinstance(s["open_orders"], list) for s in states)
     assert states[-1]["equity"] == pytest.approx(10_000 + states[-1]["pnl"], abs=0.01)
+
+
+def test_decisions_carry_the_edge_the_margin_and_why_each_model_has_its_weight(updates):
+    _, _, ticks = updates
+    decisions = [d for t in ticks for d in t["decisions"]]
+
+    assert decisions
+    last = decisions[-1]
+    assert last["margin_bps"] == 0.0 and isinstance(last["edge_bps"], float)
+    assert last["gating"]["mode"] == "equal"
+    assert set(last["gating"]["why"]) == set(last["gating"]["weights"])
+    assert all(why.startswith(f"{name}: ") for name, why in last["gating"]["why"].items())
 
 
 def test_models_carry_their_scored_accuracy(updates):

@@ -28,9 +28,12 @@ def user(client):
 
 
 def _trade(account, instrument, ts, side: str, price: str) -> Decision:
-    decision = Decision.objects.create(account=account, instrument=instrument, ts_event=ts, action=side, confidence=0.7,
-                                       threshold=0.4, inputs={"gating": {"mode": "learned", "weights": {"cnn": 0.6, "dqn": 0.4},
-                                                                         "accuracy": {"cnn": [0.55, 40]}}})
+    why = {"cnn": "cnn: net edge +3.0 bps ± 1.0 over 200 calls",
+           "dqn": "dqn: weight 0 — net edge -3.1 bps ± 1.0 over 120 calls (mean − 1·SE ≤ 0)"}
+    decision = Decision.objects.create(account=account, instrument=instrument, ts_event=ts, action=side, confidence=3.1,
+                                       threshold=2.0, reason=f"edge {side} +3.1 bps > margin 2.0 bps",
+                                       inputs={"gating": {"mode": "learned", "weights": {"cnn": 1.0, "dqn": 0.0},
+                                                          "why": why, "accuracy": {"cnn": [0.55, 200]}}})
     order = Order.objects.create(account=account, instrument=instrument, decision=decision, side=side,
                                  client_order_id=f"t-{account.pk}-{ts.timestamp()}", quantity=Decimal("0.5"),
                                  filled_quantity=Decimal("0.5"), average_price=Decimal(price),
@@ -61,8 +64,11 @@ def test_history_holds_the_users_decisions_and_fills_but_not_anyone_elses(client
 
     assert [(d["action"], d["order"]["status"], d["order"]["price"]) for d in body["decisions"]] == \
         [("BUY", "FILLED", "2601.50000000")]
+    assert [(d["edge_bps"], d["margin_bps"], d["reason"]) for d in body["decisions"]] == \
+        [(3.1, 2.0, "edge BUY +3.1 bps > margin 2.0 bps")]
     assert body["fills"] == [{"ts": int(last.timestamp() * 1000), "side": "BUY", "price": 2601.5, "quantity": 0.5}]
-    assert body["gating"]["weights"] == {"cnn": 0.6, "dqn": 0.4}
+    assert body["gating"]["weights"] == {"cnn": 1.0, "dqn": 0.0}
+    assert body["gating"]["why"]["dqn"].startswith("dqn: weight 0 — net edge -3.1 bps")
     assert list(body["accounts"]) == [str(user.trading_accounts.get().pk)]
 
 

@@ -26,26 +26,25 @@ def trader(client):
 
 def _form(**changes) -> dict:
     config = OrchestratorConfig.objects.get_or_create(instrument=Instrument.objects.get(symbol="ETHUSDT", venue="binance"))[0]
-    data = {"buy_threshold": config.buy_threshold, "sell_threshold": config.sell_threshold,
-            "cooldown_seconds": config.cooldown_seconds, "order_notional": config.order_notional,
+    data = {"margin_bps": config.margin_bps, "cooldown_seconds": config.cooldown_seconds, "order_notional": config.order_notional,
             "max_spread_bps": config.max_spread_bps or "", "max_volatility": config.max_volatility or "",
             "min_completeness": config.min_completeness or "", "gating_mode": config.gating_mode,
             "manual_weights": json.dumps(config.manual_weights)}
     return {**data, **changes}
 
 
-def test_a_trader_changes_the_thresholds_and_weights_live(client, trader):
-    response = client.post(reverse("risk-controls"), _form(buy_threshold="0.55", gating_mode="manual",
+def test_a_trader_changes_the_margin_and_weights_live(client, trader):
+    response = client.post(reverse("risk-controls"), _form(margin_bps="3.5", gating_mode="manual",
                                                            manual_weights='{"cnn": 2, "dqn": 1}'))
     assert response.status_code == 200, response.content
-    assert set(response.json()["changed"]) == {"buy_threshold", "gating_mode", "manual_weights"}
+    assert set(response.json()["changed"]) == {"margin_bps", "gating_mode", "manual_weights"}
     config = OrchestratorConfig.objects.get(instrument__symbol="ETHUSDT")
-    assert (config.buy_threshold, config.gating_mode, config.manual_weights) == (0.55, "manual", {"cnn": 2, "dqn": 1})
+    assert (config.margin_bps, config.gating_mode, config.manual_weights) == (3.5, "manual", {"cnn": 2, "dqn": 1})
 
 
-def test_a_bad_threshold_is_refused_with_the_field_named(client, trader):
-    response = client.post(reverse("risk-controls"), _form(sell_threshold="1.5"))
-    assert response.status_code == 400 and "sell_threshold" in response.json()["errors"]
+def test_a_margin_out_of_bounds_is_refused_with_the_field_named(client, trader):
+    response = client.post(reverse("risk-controls"), _form(margin_bps="75"))
+    assert response.status_code == 400 and "margin_bps" in response.json()["errors"]
 
 
 def test_a_viewer_may_not_change_settings_or_the_kill_switch(client):

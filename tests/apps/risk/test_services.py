@@ -5,8 +5,8 @@ import pytest
 from django.contrib.auth import get_user_model
 
 from apps.market.models import Instrument
-from apps.risk.models import RiskEvent, RiskLimit, RiskState
-from apps.risk.services import risk_check_order, risk_kill_switch_set
+from apps.risk.models import RiskEvent, RiskLimit
+from apps.risk.services import risk_check_order
 from apps.trading.desk import TradingDesk
 from apps.trading.models import Decision, Order
 from apps.trading.positions import PositionState
@@ -14,6 +14,7 @@ from apps.trading.services import account_ensure_paper, orchestrator_config_get
 from ml.market.orderbook import OrderBook
 from ml.models.output import ModelOutput
 from ml.orchestrator import MarketConditions
+from tests.apps.trading.edges import with_edges
 
 pytestmark = pytest.mark.django_db
 T0 = 1_723_161_600_000
@@ -42,7 +43,7 @@ def _book(mid: float) -> OrderBook:
 def _desk(account, eth, **limit):
     RiskLimit.objects.update_or_create(account=account, instrument=eth, defaults=limit)
     config = orchestrator_config_get(instrument=eth)
-    config.buy_threshold = config.sell_threshold = 0.0
+    config.margin_bps, config.gating_mode = 0.0, "equal"  # act on the better side of a known edge
     config.cooldown_seconds = 0
     config.save()
     desk = TradingDesk(instrument=eth, config=config)
@@ -50,8 +51,9 @@ def _desk(account, eth, **limit):
 
 
 def _trade(desk, book_desk, ts, buy=0.8, sell=0.1, mid=2500.0):
+    """One cycle with a model whose calibrated edge is 100 x (P(BUY) - P(SELL)) bps (tests/apps/trading/edges.py)."""
     out = ModelOutput.from_probs(model_name="cnn", model_version="1", probs=np.array([buy, sell, 1 - buy - sell]))
-    output, gating = desk.mixture({"cnn": out}, ts, mid)
+    output, gating = desk.mixture(with_edges({"cnn": out}), ts, mid)
     return desk.trade(book_desk, output=output, gating=gating, prediction=None, ts=ts, book=_book(mid),
                       conditions=MarketConditions(spread_bps=0.08, volatility=1e-4, completeness=0.95))
 
@@ -81,39 +83,64 @@ def test_the_decision_is_stored_with_its_inputs_and_the_order_fills(account, eth
     assert payload["action"] == "BUY" and payload["order"]["status"] == "FILLED"
     decision = Decision.objects.get(account=account, ts_event__isnull=False)
     assert decision.inputs["models"]["cnn"]["BUY"] == pytest.approx(0.8)
-    assert decision.inputs["gating"]["mode"] == "equal-fallback" and decision.inputs["settings"]["buy_threshold"] == 0.0
+    assert decision.inputs["gating"]["mode"] == "equal" and decision.inputs["settings"]["margin_bps"] == 0.0
+    assert decision.inputs["gating"]["why"] == {"cnn": "cnn: equal weight"}
+    assert decision.inputs["edges"]["cnn"] == decision.inputs["edge_bps"] == {"BUY": pytest.approx(70.0),
+                                                                              "SELL": pytest.approx(-70.0)}
+    assert (decision.confidence, decision.threshold) == (pytest.approx(70.0), 0.0)  # edge and margin, bps
+    assert decision.reason == "edge BUY +70.0 bps > margin 0.0 bps"
     assert decision.inputs["conditions"]["spread_bps"] == 0.08
     assert book.position.quantity == D("0.3999")  # 1000 USD / 2500.01 (best ask), floored to 1e-4
 
 
-def test_a_rejected_order_is_stored_with_its_reason_and_a_risk_event(account, eth):
+def test_an_order_over_the_max_notional_is_sized_down_to_it_not_rejected(account, eth):
     desk, book = _desk(account, eth, max_order_notional=D("500"))
     payload = _trade(desk, book, T0)
     order = Order.objects.get(account=account)
-    assert payload["order"]["status"] == order.status == Order.Status.REJECTED
-    assert order.reject_reason.startswith("order notional 999.")
-    event = RiskEvent.objects.get(order=order)
-    assert (event.rule, event.kind) == ("max_order_notional", "rejected")
-    assert book.position.quantity == 0 and order.fills.count() == 0
-    events = list(order.events.order_by("seq").values_list("seq", "status", "filled_quantity", "detail", "ts_event"))
-    assert events == [(0, "NEW", 0, "MARKET BUY 0.3999", order.ts_event),
-                      (1, "REJECTED", 0, order.reject_reason, order.ts_event)]
-    assert not book.risk.orders and book.risk.position == 0  # a refused order counts toward no limit
+    assert payload["order"]["status"] == order.status == Order.Status.FILLED
+    assert order.quantity == D("0.1999")  # 500 USD / 2500.01, floored to the lot
+    assert not RiskEvent.objects.filter(kind="rejected").exists()
 
 
-def test_the_kill_switch_halts_new_orders_at_the_next_cycle_while_an_exit_still_passes(account, eth):
+def test_a_session_at_its_position_limit_records_one_skip_not_a_rejection_every_cooldown(account, eth):
+    desk, book = _desk(account, eth, max_position=D("0.5"))
+    desk.config.cooldown_seconds = 30
+    payloads = [_trade(desk, book, T0 + 1000 * s) for s in range(0, 181)]  # 3 minutes of steady BUY edge
+    orders = list(Order.objects.filter(account=account).order_by("ts_event").values_list("quantity", "status"))
+    assert orders == [(D("0.3999"), "FILLED"), (D("0.1001"), "FILLED")]  # the second sized down to the room left
+    assert book.position.quantity == D("0.5")
+    skips = list(RiskEvent.objects.filter(account=account).values_list("kind", "rule", "reason"))
+    assert skips == [("skipped", "max_position",
+                      "BUY stood aside: position 0.50000000 of max 0.50000000")]
+    held = payloads[60:]  # from the third cooldown on, every second wants to BUY and stands aside
+    assert all(p["action"] == "HOLD" and p["order"] is None for p in held)
+    assert {p["reason"] for p in held} == {"BUY stood aside: max_position: position 0.50000000 of max 0.50000000"}
+    assert Decision.objects.filter(account=account, filter="risk").count() == len(held) == 121
+    assert book.rejections == 0 and book.skips == 1
+
+
+def test_spot_is_long_only_a_sell_closes_the_long_and_never_opens_a_short(account, eth):
     desk, book = _desk(account, eth)
-    _trade(desk, book, T0)  # long 0.3999
-    risk_kill_switch_set(account=account, on=True, by="trader")
-    halted = _trade(desk, book, T0 + 1000)  # another BUY: refused by the state rule
-    assert halted["risk_state"] == "HALTED" and halted["order"]["status"] == "REJECTED"
-    assert "HALTED" in halted["order"]["reason"]
-    exit_ = _trade(desk, book, T0 + 2000, buy=0.1, sell=0.8)  # SELL: a reduce-only exit of the long, passes
-    assert exit_["order"]["status"] == "FILLED" and book.position.quantity == 0
-    assert Order.objects.get(account=account, status="FILLED", side="SELL").purpose == "exit"
-    kinds = set(RiskEvent.objects.filter(account=account).values_list("kind", flat=True))
-    assert {"kill_switch", "state", "rejected"} <= kinds
-    assert RiskState.objects.get(account=account).state == "HALTED"
+    flat = _trade(desk, book, T0, buy=0.1, sell=0.8)
+    assert flat["action"] == "HOLD" and flat["order"] is None
+    assert flat["reason"] == "SELL stood aside: spot_inventory: spot is long-only: 0.00000000 held to sell"
+    _trade(desk, book, T0 + 1000, buy=0.8, sell=0.1)  # long 0.3999
+    book.limit.max_order_notional = D("5000")
+    sold = _trade(desk, book, T0 + 2000, buy=0.1, sell=0.8)
+    assert sold["order"]["quantity"] == "0.3999" and book.position.quantity == 0
+    assert Order.objects.get(account=account, side="SELL").purpose == "exit"
+    assert RiskEvent.objects.filter(kind="skipped", rule="spot_inventory").count() == 1
+
+
+def test_a_model_without_a_calibrated_edge_gets_weight_zero_and_the_desk_holds(account, eth):
+    desk, book = _desk(account, eth)
+    old = ModelOutput.from_probs(model_name="cnn", model_version="1", probs=np.array([0.0167, 0.0165, 0.9668]))
+    output, gating = desk.mixture({"cnn": old}, T0, 2500.0)
+    payload = desk.trade(book, output=output, gating=gating, prediction=None, ts=T0, book=_book(2500.0),
+                         conditions=MarketConditions())
+    assert gating["weights"] == {"cnn": 0.0} and payload["action"] == "HOLD"
+    assert payload["reason"] == "HOLD: no model has weight (equal): cnn: weight 0 — no calibrated edge_bps (old checkpoint)"
+    assert payload["gating"]["why"]["cnn"] == "cnn: weight 0 — no calibrated edge_bps (old checkpoint)"
 
 
 def test_trading_stopped_on_the_instrument_holds_entries_and_says_why(account, eth):
@@ -130,8 +157,8 @@ def test_trading_stopped_on_the_instrument_holds_entries_and_says_why(account, e
 def test_a_stop_loss_exits_the_position_with_a_reduce_only_market_order(account, eth):
     desk, book = _desk(account, eth, stop_loss=0.01)
     _trade(desk, book, T0, mid=2500.0)  # long 0.3999 at 2500.01
-    desk.config.buy_threshold = desk.config.sell_threshold = 1.0  # no more entries
-    payload = _trade(desk, book, T0 + 1000, mid=2470.0)  # -1.2 %
+    desk.config.margin_bps = 50.0  # no more entries: the model's +20 bps is below it
+    payload = _trade(desk, book, T0 + 1000, buy=0.4, sell=0.2, mid=2470.0)  # -1.2 %
     assert payload["stop"] == "stop_loss" and book.position.quantity == 0
     stop_order = Order.objects.get(account=account, purpose="stop_loss")
     assert stop_order.side == "SELL" and stop_order.status == "FILLED"
@@ -142,7 +169,8 @@ def test_a_daily_loss_puts_the_account_in_reducing(account, eth):
     desk, book = _desk(account, eth, daily_loss_limit=D("5"))
     _trade(desk, book, T0, mid=2500.0)
     payload = _trade(desk, book, T0 + 1000, mid=2480.0)  # -8 USD on 0.4 ETH
-    assert payload["risk_state"] == "REDUCING" and payload["order"]["status"] == "REJECTED"
+    assert payload["risk_state"] == "REDUCING" and payload["action"] == "HOLD" and payload["order"] is None
+    assert payload["reason"] == "BUY stood aside: state: trading state REDUCING: only exits pass"
     assert RiskEvent.objects.filter(kind="state", reason__contains="daily loss").exists()
 
 
@@ -164,7 +192,7 @@ def test_venue_errors_trip_the_circuit_breaker_which_halts_new_orders(account, e
     account_set_credentials(account=account, api_key="k", api_secret="s")
     RiskLimit.objects.update_or_create(account=account, instrument=eth, defaults={"breaker_max_errors": 2})
     config = orchestrator_config_get(instrument=eth)
-    config.buy_threshold = config.sell_threshold = 0.0
+    config.margin_bps, config.gating_mode = 0.0, "equal"
     config.cooldown_seconds = 0
     config.save()
     desk = TradingDesk(instrument=eth, config=config)
@@ -194,7 +222,7 @@ def test_position_sizing_follows_the_account_method(account, eth, method, expect
                        max_order_notional=D("2500"), max_position=D("10"))
     candles = [Candle("ETHUSDT", "1m", T0 - 60_000 * (20 - i), 2500, 2501, 2499, 2500, 1.0) for i in range(20)]  # TR = 2
     out = ModelOutput.from_probs(model_name="cnn", model_version="1", probs=np.array([0.8, 0.1, 0.1]))
-    output, gating = desk.mixture({"cnn": out}, T0, 2500.0)
+    output, gating = desk.mixture(with_edges({"cnn": out}), T0, 2500.0)
     payload = desk.trade(book, output=output, gating=gating, prediction=None, ts=T0, book=_book(2500.0),
                          conditions=MarketConditions(), candles_1m=candles)
     assert D(payload["order"]["quantity"]) == expected

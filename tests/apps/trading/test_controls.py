@@ -44,30 +44,36 @@ def admin(db):
 def test_viewer_cannot_act_and_nothing_changes(viewer, eth):
     account = account_ensure_paper(owner=viewer)
     with pytest.raises(controls.ControlDenied, match="requires the trader role"):
-        controls.control_orchestrator(user=viewer, instrument=eth, changes={"buy_threshold": 0.9})
+        controls.control_orchestrator(user=viewer, instrument=eth, changes={"margin_bps": 9.0})
     with pytest.raises(controls.ControlDenied):
         controls.control_kill_switch(user=viewer, account=account, on=True)
     with pytest.raises(controls.ControlDenied):
         controls.control_model(user=viewer, model_name="cnn", on=False)
-    assert orchestrator_config_get(instrument=eth).buy_threshold != 0.9
+    assert orchestrator_config_get(instrument=eth).margin_bps == 2.0
     assert not AuditLog.objects.exists()
 
 
-def test_thresholds_change_and_are_audited_with_old_and_new(trader, eth):
-    before = orchestrator_config_get(instrument=eth).buy_threshold
-    config = controls.control_orchestrator(user=trader, instrument=eth, changes={"buy_threshold": 0.61})
-    assert config.buy_threshold == 0.61
+def test_the_margin_changes_and_is_audited_with_old_and_new(trader, eth):
+    before = orchestrator_config_get(instrument=eth).margin_bps
+    config = controls.control_orchestrator(user=trader, instrument=eth, changes={"margin_bps": 3.5})
+    assert (before, config.margin_bps) == (2.0, 3.5)
     entry = AuditLog.objects.get(action="orchestrator.update")
     assert entry.username == "tom" and entry.target_id == str(eth.pk)
-    assert entry.payload == {"buy_threshold": {"from": before, "to": 0.61}}
+    assert entry.payload == {"margin_bps": {"from": 2.0, "to": 3.5}}
 
 
-def test_out_of_range_threshold_is_refused_and_not_audited(trader, eth):
+@pytest.mark.parametrize("margin", [50.5, -10.5])
+def test_an_out_of_range_margin_is_refused_and_not_audited(trader, eth, margin):
     with pytest.raises(ValidationError) as caught:
-        controls.control_orchestrator(user=trader, instrument=eth, changes={"sell_threshold": 1.5})
-    assert "sell_threshold" in str(caught.value)
-    assert orchestrator_config_get(instrument=eth).sell_threshold != 1.5
+        controls.control_orchestrator(user=trader, instrument=eth, changes={"margin_bps": margin})
+    assert "margin_bps" in caught.value.message_dict
+    assert orchestrator_config_get(instrument=eth).margin_bps == 2.0
     assert not AuditLog.objects.exists()
+
+
+def test_the_old_probability_thresholds_are_no_setting_any_more(trader, eth):
+    with pytest.raises(ValueError, match="not a live orchestrator setting: buy_threshold"):
+        controls.control_orchestrator(user=trader, instrument=eth, changes={"buy_threshold": 0.34})
 
 
 def test_trading_stop_holds_entries_flag(trader, eth):

@@ -4,15 +4,17 @@ switch always halts new orders within one cycle (exits still pass).
 The main property draws a sequence of up to 25 cycles (price move, time step, a desired order) and
 the cycle from which the kill switch is on (or never); the RiskManager the engine uses decides, and
 approved orders fill at the cycle's price. 10,000 sequences, plus 500 + 500 for the gating weights
-and the decision rule, derandomized so a run is reproducible.
+and the decision rule and 2,000 for the capacity (the largest order the limits accept),
+derandomized so a run is reproducible.
 """
 from __future__ import annotations
 
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from ml.orchestrator import GatingParams, decide, gating_weights
-from ml.risk.limits import MINUTE_MS, RiskLimits, TradingState, is_reducing
+from ml.models.output import ModelOutput
+from ml.orchestrator import GATING_MODES, EdgeStats, GatingParams, decide, gating_weights, mixture_edge
+from ml.risk.limits import MINUTE_MS, AccountRisk, RiskLimits, TradingState, capacity, check_order, is_reducing
 from ml.risk.manager import RiskManager
 
 EXAMPLES = 10_000
@@ -92,25 +94,58 @@ def test_no_limit_is_ever_exceeded_and_the_kill_switch_always_halts(seq, kill_fr
 
 
 @settings(max_examples=500, deadline=None, derandomize=True)
-@given(st.lists(st.tuples(st.floats(0, 1), st.integers(0, 200)), min_size=1, max_size=6), st.floats(0.01, 2), st.floats(0, 0.15))
-def test_gating_weights_are_a_distribution_with_the_floor(accs, temperature, floor):
-    names = [f"m{i}" for i in range(len(accs))]
-    params = GatingParams(min_scored=30, temperature=temperature, floor=floor)
-    weights, how = gating_weights(names, dict(zip(names, accs, strict=True)), params)
-    assert abs(sum(weights.values()) - 1) < 1e-9
-    if any(n < 30 for _, n in accs):
-        assert how == "equal-fallback" and len(set(weights.values())) == 1
-    else:
-        assert min(weights.values()) >= min(floor, 1 / len(names)) / (1 + len(names) * floor) - 1e-12
+@given(st.lists(st.tuples(st.floats(-50, 50), st.floats(0, 20), st.integers(0, 300), st.booleans()), min_size=1, max_size=6),
+       st.floats(0, 3), st.sampled_from(GATING_MODES))
+def test_gating_weights_are_a_distribution_over_models_with_a_positive_lower_bound(rows, z, mode):
+    names = [f"m{i}" for i in range(len(rows))]
+    outputs = {n: _output(n, calibrated) for n, (_, _, _, calibrated) in zip(names, rows, strict=True)}
+    stats = {n: EdgeStats(mean, se, count, 0.5) for n, (mean, se, count, _) in zip(names, rows, strict=True)}
+    params = GatingParams(min_scored=30, z=z, mode=mode, manual={n: 1.0 for n in names})
+    weights, how, why = gating_weights(outputs, stats, params)
+    assert set(weights) == set(why) == set(names)
+    total = sum(weights.values())
+    assert total == 0 or abs(total - 1) < 1e-9
+    for n, (mean, se, count, calibrated) in zip(names, rows, strict=True):
+        if not calibrated:
+            assert weights[n] == 0
+        elif how == "learned" and weights[n] > 0:
+            assert count >= 30 and mean - z * se > 0
+    if total == 0:
+        assert mixture_edge(outputs, weights) is None
+
+
+def _output(name: str, calibrated: bool) -> ModelOutput:
+    metadata = {"edge_bps": {"BUY": 1.0, "SELL": -1.0}} if calibrated else {}
+    return ModelOutput.from_probs(model_name=name, model_version="1", probs=[0.3, 0.3, 0.4], metadata=metadata)
 
 
 @settings(max_examples=500, deadline=None, derandomize=True)
-@given(st.floats(0, 1), st.floats(0, 1), st.floats(0, 1), st.floats(0, 1), st.integers(0, 100_000), st.integers(0, 60_000))
-def test_the_decision_never_acts_below_its_threshold_or_inside_the_cooldown(b, s, tb, ts, since, cooldown):
-    total = b + s + 0.01
-    probs = {"BUY": b / total, "SELL": s / total, "HOLD": 0.01 / total}
-    result = decide(probs=probs, buy_threshold=tb, sell_threshold=ts, now_ms=1_000_000,
+@given(st.floats(-50, 50), st.floats(-50, 50), st.floats(-10, 50), st.integers(0, 100_000), st.integers(0, 60_000))
+def test_the_decision_never_acts_at_or_below_its_margin_or_inside_the_cooldown(b, s, margin, since, cooldown):
+    result = decide(edge_bps={"BUY": b, "SELL": s}, margin_bps=margin, now_ms=1_000_000,
                     last_order_ms=1_000_000 - since, cooldown_ms=cooldown)
     if result.action != "HOLD":
-        assert result.confidence >= result.threshold and since >= cooldown
-        assert result.threshold == (tb if result.action == "BUY" else ts)
+        assert result.edge_bps > margin and since >= cooldown
+        assert result.edge_bps == max(b, s) and result.action == ("BUY" if b >= s else "SELL")
+
+
+@settings(max_examples=2_000, deadline=None, derandomize=True)
+@given(st.floats(-2, 2), st.floats(5_000, 12_000), st.floats(0, 0.3), st.floats(-600, 100),
+       st.sampled_from(list(TradingState)), st.integers(0, 5), st.sampled_from(["BUY", "SELL"]),
+       st.floats(100, 5_000), st.floats(0.001, 1.0))
+def test_any_order_within_the_capacity_passes_and_none_above_it(position, equity, dd, day_pnl, state, recent, side,
+                                                                price, fraction):
+    now = 1_723_161_600_000
+    account = AccountRisk(position=position, equity=equity, peak_equity=equity / (1 - dd),
+                          day_start_equity=equity - day_pnl, recent_orders_ms=tuple(now - 1_000 * i for i in range(recent)),
+                          state=state)
+    room = capacity(limits=LIMITS, account=account, side=side, price=price, now_ms=now)
+    assert room.quantity >= 0
+    if room.quantity * fraction > 1e-9:
+        verdict = check_order(limits=LIMITS, account=account, side=side, quantity=room.quantity * fraction,
+                              price=price, now_ms=now)
+        assert verdict.approved, (room, verdict)
+    above = check_order(limits=LIMITS, account=account, side=side, quantity=room.quantity + 1e-6, price=price, now_ms=now)
+    assert not above.approved
+    if room.quantity == 0:
+        assert room.rule and room.reason
