@@ -149,6 +149,35 @@ def _metadata_number(output: ModelOutput, key: str, default: float) -> float:
     return float(value) if _finite(value) and value > 0 else default
 
 
+class _ScoreWindow:
+    """The last ``size`` scores (bps) of one model with running sum, sum of squares and count of
+    positive scores, so that :meth:`NetEdgeScorer.stats` costs O(1) every second. The sums are
+    recomputed exactly (math.fsum) every ``size`` appends, which bounds the rounding drift."""
+
+    __slots__ = ("scores", "total", "squares", "wins", "appended")
+
+    def __init__(self, size: int) -> None:
+        self.scores: deque[float] = deque(maxlen=size)
+        self.total = self.squares = 0.0
+        self.wins = self.appended = 0
+
+    def append(self, x: float) -> None:
+        x = float(x)
+        if len(self.scores) == self.scores.maxlen:
+            old = self.scores[0]
+            self.total -= old
+            self.squares -= old * old
+            self.wins -= 1 if old > 0 else 0
+        self.scores.append(x)
+        self.total += x
+        self.squares += x * x
+        self.wins += 1 if x > 0 else 0
+        self.appended += 1
+        if self.appended % self.scores.maxlen == 0:
+            self.total = math.fsum(self.scores)
+            self.squares = math.fsum(v * v for v in self.scores)
+
+
 class NetEdgeScorer:
     """Scores each model's calls net of cost ``horizon`` later (module docstring, Scoring).
 
@@ -163,7 +192,7 @@ class NetEdgeScorer:
         self.horizon_ms, self.window, self.cost_bps = horizon_ms, window, cost_bps
         # horizon ms -> FIFO of (ts, mid, [(name, +1/-1, cost bps)]): one queue per horizon stays in time order
         self._pending: dict[int, deque[tuple[int, float, list[tuple[str, int, float]]]]] = {}
-        self._scores: dict[str, deque[float]] = {}
+        self._scores: dict[str, _ScoreWindow] = {}
 
     def record(self, *, ts_ms: int, price: float, outputs: Mapping[str, ModelOutput]) -> None:
         """Remember the calls of ``outputs`` (name -> output; the mixture may be one of them) made at
@@ -191,20 +220,21 @@ class NetEdgeScorer:
                 _, entry, batch = queue.popleft()
                 move_bps = 1e4 * (price / entry - 1.0)
                 for name, sign, cost in batch:
-                    self._scores.setdefault(name, deque(maxlen=self.window)).append(sign * move_bps - cost)
+                    window = self._scores.get(name) or self._scores.setdefault(name, _ScoreWindow(self.window))
+                    window.append(sign * move_bps - cost)
                     scored += 1
         return scored
 
     def stats(self, name: str) -> EdgeStats | None:
         """Mean, standard error (ddof=1; 0 with one score) and count of the model's net scores (bps),
         None before its first score."""
-        scores = self._scores.get(name)
-        if not scores:
+        window = self._scores.get(name)
+        if window is None or not window.scores:
             return None
-        n = len(scores)
-        mean = math.fsum(scores) / n
-        se = math.sqrt(math.fsum((x - mean) ** 2 for x in scores) / (n - 1) / n) if n > 1 else 0.0
-        return EdgeStats(mean, se, n, sum(1 for x in scores if x > 0) / n)
+        n = len(window.scores)
+        mean = window.total / n
+        variance = max(0.0, (window.squares - n * mean * mean) / (n - 1)) if n > 1 else 0.0
+        return EdgeStats(mean, math.sqrt(variance / n), n, window.wins / n)
 
     def accuracy(self, name: str) -> tuple[float | None, int]:
         """(share of scored calls with a positive net return or None, number of scored calls)."""
@@ -213,7 +243,8 @@ class NetEdgeScorer:
 
     def payoff(self, name: str) -> float | None:
         """Mean net win / mean |net loss| (Kelly's b), None without both."""
-        scores = self._scores.get(name) or ()
+        window = self._scores.get(name)
+        scores = window.scores if window is not None else ()
         wins = [x for x in scores if x > 0]
         losses = [-x for x in scores if x <= 0]
         if not wins or not losses or sum(losses) == 0:

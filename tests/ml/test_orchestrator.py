@@ -203,3 +203,20 @@ def test_the_mixture_output_carries_probabilities_edges_and_weights():
     # every weight 0: the probabilities are shown equally mixed, and there is no edge to act on
     none = mixture_output(outputs, {"a": 0.0, "b": 0.0})
     assert none.probs["BUY"] == pytest.approx(0.4) and none.metadata["edge_bps"] is None
+
+
+def test_the_running_statistics_equal_the_exact_ones_over_a_long_session():
+    rng = np.random.default_rng(7)
+    mids = 2500.0 * np.exp(np.cumsum(rng.normal(0.0, 3e-4, 3_000)))  # (T,) a random walk of 1 s mids
+    scorer = NetEdgeScorer(horizon_ms=60_000, window=250, cost_bps=20.0)
+    up = _out("up", edge=(1.0, -1.0))
+    for t, mid in enumerate(mids):
+        scorer.record(ts_ms=t * 1000, price=float(mid), outputs={"up": up})
+        scorer.observe(ts_ms=t * 1000, price=float(mid))
+    scores = 1e4 * (mids[60:] / mids[:-60] - 1.0) - 20.0  # every call scored 60 s later
+    last = scores[-250:]
+    st = scorer.stats("up")
+    assert st.n == 250
+    assert st.mean_bps == pytest.approx(last.mean(), abs=1e-9)
+    assert st.se_bps == pytest.approx(last.std(ddof=1) / math.sqrt(250), rel=1e-9)
+    assert st.win_rate == pytest.approx((last > 0).mean())
