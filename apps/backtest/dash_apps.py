@@ -22,7 +22,17 @@ from django_plotly_dash import DjangoDash
 
 from apps.backtest import reports, reports_figures, reports_tables, selectors
 from apps.backtest.models import BacktestRun
-from apps.backtest.reports_format import MISSING, fmt_bps, fmt_bps_pct, fmt_interval, fmt_num, fmt_p, fmt_pct, fmt_ratio
+from apps.backtest.reports_format import (
+    MISSING,
+    fmt_bps,
+    fmt_bps_pct,
+    fmt_interval,
+    fmt_num,
+    fmt_p,
+    fmt_pct,
+    fmt_ratio,
+    ratio_reason,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -156,15 +166,19 @@ def _cards(wf: dict, s: dict) -> list[html.Div]:
         _card("Costs", f"fees {fmt_num(costs.get('fees'), 1)} · spread {fmt_num(costs.get('spread'), 1)} · "
                        f"slippage {fmt_num(costs.get('slippage'), 1)} bps",
               f"round trip {fmt_bps(round_trip)}"),
-        _card("Max drawdown (orchestrator)", fmt_bps_pct(f.get("max_drawdown_bps")), fmt_ratio(f.get("sharpe"))),
+        _card("Max drawdown (orchestrator)", fmt_bps_pct(f.get("max_drawdown_bps")),
+              f"Sharpe {fmt_ratio(f.get('sharpe'))} {ratio_reason(f.get('sharpe'))}".strip()),
     ]
 
 
 def _table(head: list[str], body: list[list], label: str, numeric_from: int = 1) -> html.Table:
+    """A table; a body row is a list of texts (one per column) or a list of ``html.Td`` cells taken as they are."""
     cls = ["" if i < numeric_from else "num" for i in range(len(head))]
     return html.Table(className="table--compact", **{"aria-label": label}, children=[
         html.Thead(html.Tr([html.Th(h, className=c) for h, c in zip(head, cls, strict=True)])),
-        html.Tbody([html.Tr([html.Td(v, className=c) for v, c in zip(row, cls, strict=True)]) for row in body]
+        html.Tbody([html.Tr(row if row and isinstance(row[0], html.Td)
+                            else [html.Td(v, className=c) for v, c in zip(row, cls, strict=True)])
+                    for row in body]
                    or [html.Tr(html.Td("Nothing stored.", colSpan=len(head)))])])
 
 
@@ -173,7 +187,7 @@ def _metrics_table(wf: dict, s: dict, fold: str) -> html.Table:
     for a in reports.agents(wf, s):
         r = reports_tables.metric_row(fold, a)
         if a.error:
-            body.append([a.label, a.error, "", "", "", "", "", ""])
+            body.append([html.Td(a.label), html.Td(a.error, colSpan=7, className="note")])
             continue
         ll = "" if r["log_loss"] is None else f"{fmt_num(r['log_loss'], 3)} / {fmt_num(r['prior_log_loss'], 3)}"
         body.append([a.label, fmt_num(r["trades"], 0), fmt_bps(r["net_pnl_bps"], sign=True),

@@ -1,5 +1,6 @@
-"""The start-a-backtest form: source, window and, for a walk-forward, bounded folds, epochs and
-window length (a run of 50 folds x 200 epochs would hold a worker for days)."""
+"""The start-a-backtest form: source, window and, for a walk-forward, the engine's parameters within
+its bounds (``apps.backtest.walk_forward.BOUNDS``: a run of 50 folds x 200 epochs would hold a
+worker for days)."""
 from __future__ import annotations
 
 import logging
@@ -7,12 +8,19 @@ import logging
 from django import forms
 
 from apps.backtest.models import BacktestRun
+from apps.backtest.walk_forward import BOUNDS, DEFAULTS, MODELS
 
 logger = logging.getLogger(__name__)
 
 DATETIME_FORMATS = ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d"]
-MAX_FOLDS, MAX_EPOCHS, MAX_WINDOW_DAYS = 12, 20, 30.0
-WALK_FORWARD_FIELDS = ("folds", "model", "epochs", "window_days")
+WALK_FORWARD_FIELDS = ("folds", "model", "epochs", "window_days", "scheme", "trade_horizon_min", "margin_bps")
+MODEL_LABELS = {"all": "all (cnn → transformer → dqn)", "cnn": "CNN", "transformer": "Transformer", "dqn": "DQN"}
+
+
+def _bounded(kind: type[forms.Field], name: str, label: str, unit: str = "", **kwargs) -> forms.Field:
+    lo, hi = BOUNDS[name]
+    return kind(required=False, min_value=lo, max_value=hi, initial=DEFAULTS[name], label=label,
+                help_text=f"{lo:g} to {hi:g}{unit}", **kwargs)
 
 
 class BacktestForm(forms.Form):
@@ -26,14 +34,17 @@ class BacktestForm(forms.Form):
                                 widget=forms.DateTimeInput(attrs={"type": "datetime-local", "step": 1}))
     end = forms.DateTimeField(required=False, input_formats=DATETIME_FORMATS, label="End (UTC)",
                               widget=forms.DateTimeInput(attrs={"type": "datetime-local", "step": 1}))
-    folds = forms.IntegerField(required=False, min_value=1, max_value=MAX_FOLDS, initial=3,
-                               help_text=f"1 to {MAX_FOLDS}")
-    model = forms.ChoiceField(required=False, choices=[("cnn", "CNN"), ("dqn", "DQN")], initial="cnn")
-    epochs = forms.IntegerField(required=False, min_value=1, max_value=MAX_EPOCHS, initial=2,
-                                help_text=f"1 to {MAX_EPOCHS} per fold")
-    window_days = forms.FloatField(required=False, min_value=0.25, max_value=MAX_WINDOW_DAYS, initial=1.0,
-                                   label="Window (days)", help_text=f"0.25 to {MAX_WINDOW_DAYS:g} days per fold")
-
+    folds = _bounded(forms.IntegerField, "folds", "Folds")
+    model = forms.ChoiceField(required=False, choices=[(m, MODEL_LABELS.get(m, m)) for m in MODELS],
+                              initial=DEFAULTS["model"])
+    epochs = _bounded(forms.IntegerField, "epochs", "Epochs", " per fold")
+    window_days = _bounded(forms.FloatField, "window_days", "Window (days)", " days per fold, when no start is given")
+    scheme = forms.ChoiceField(required=False, choices=[("expanding", "expanding"), ("rolling", "rolling")],
+                               initial=DEFAULTS["scheme"])
+    trade_horizon_min = forms.TypedChoiceField(required=False, coerce=int, label="Trade horizon (min)",
+                                               choices=[(m, m) for m in (1, 5, 15, 60)],
+                                               initial=DEFAULTS["trade_horizon_min"])
+    margin_bps = _bounded(forms.FloatField, "margin_bps", "Margin (bps)", " bps of edge over costs")
     def clean(self) -> dict:
         data = super().clean()
         if data.get("source") != BacktestRun.Source.WALK_FORWARD:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import datetime
 
 logger = logging.getLogger(__name__)
 
@@ -121,6 +122,25 @@ def equity_points(figures: dict) -> tuple[list[int], list[float]]:
             ts.append(int(point[0]))
             bps.append(float(point[1]))
     return ts, bps
+
+
+def _ms(iso: object) -> int | None:
+    try:
+        return int(datetime.fromisoformat(str(iso).replace("Z", "+00:00")).timestamp() * 1000)
+    except ValueError:
+        return None
+
+
+def curve(wf: dict, s: dict, a: Agent) -> tuple[list[int], list[float]]:
+    """(ts ms, cumulative net bps) of agent ``a`` in scope ``s``: its stored ``equity``, or, for an
+    agent that made no trade and stored no point, a flat 0 from the scope's start to its end (the run's
+    for the total), so that "did nothing" shows as a line rather than as a missing curve."""
+    ts, bps = equity_points(a.figures)
+    if ts or a.error or a.figures.get("trades") != 0:
+        return ts, bps
+    window = s if "fold" in s else (wf.get("params") or {})
+    start, end = _ms(window.get("start")), _ms(window.get("end"))
+    return ([start, end], [0.0, 0.0]) if start is not None and end is not None else ([], [])
 
 
 def drawdown_bps(cumulative_bps: list[float]) -> list[float]:

@@ -29,6 +29,11 @@ def _layout(fig: go.Figure, title: str, *, height: int = 340) -> go.Figure:
     return fig
 
 
+def _none(s: dict) -> str:
+    """Why a per-model figure is empty: the total of a run keeps these per fold only."""
+    return "none stored" if "fold" in s else "kept per fold; choose a fold"
+
+
 def _times(ts: list[int]) -> list[datetime]:
     return [datetime.fromtimestamp(t / 1000, tz=UTC) for t in ts]
 
@@ -37,7 +42,7 @@ def equity_figure(wf: dict, s: dict) -> go.Figure:
     """Cumulative net bps per agent (models, orchestrator solid; baselines dotted) against UTC time."""
     fig = go.Figure()
     for a in reports.agents(wf, s):
-        ts, bps = reports.equity_points(a.figures)
+        ts, bps = reports.curve(wf, s, a)
         if ts:
             fig.add_trace(go.Scatter(x=_times(ts), y=bps, name=a.label, mode="lines",
                                      line={"dash": DASH[a.kind], "width": 2 if a.kind == ORCHESTRATOR else 1.3},
@@ -50,7 +55,7 @@ def drawdown_figure(wf: dict, s: dict) -> go.Figure:
     """Drawdown below each agent's running peak, in bps (axis) and % (hover), drawn downwards."""
     fig = go.Figure()
     for a in reports.agents(wf, s):
-        ts, bps = reports.equity_points(a.figures)
+        ts, bps = reports.curve(wf, s, a)
         if not ts:
             continue
         dd = reports.drawdown_bps(bps)
@@ -81,7 +86,7 @@ def reliability_figure(wf: dict, s: dict) -> go.Figure:
                                                "<extra>" + a.label + "</extra>"))
     fig.update_xaxes(title_text="predicted probability", range=[0, 1])
     fig.update_yaxes(title_text="observed frequency", range=[0, 1])
-    return _layout(fig, "Calibration (reliability)" if len(fig.data) > 1 else "Calibration: no reliability bins stored")
+    return _layout(fig, "Calibration (reliability)" if len(fig.data) > 1 else f"Calibration: {_none(s)}")
 
 
 def confusion_figure(wf: dict, s: dict) -> go.Figure:
@@ -91,7 +96,7 @@ def confusion_figure(wf: dict, s: dict) -> go.Figure:
                if a.kind != BASELINE and isinstance(a.figures.get("confusion"), dict)
                and a.figures["confusion"].get("matrix")]
     if not entries:
-        return _layout(go.Figure(), "Confusion matrices: none stored")
+        return _layout(go.Figure(), f"Confusion matrices: {_none(s)}")
     fig = make_subplots(rows=1, cols=len(entries), subplot_titles=[label for label, _ in entries],
                         horizontal_spacing=0.06)
     for i, (label, conf) in enumerate(entries, start=1):
@@ -119,7 +124,7 @@ def importance_figure(wf: dict, s: dict) -> go.Figure:
                              hovertemplate="%{y}: %{x:.4f}<extra>" + a.label + "</extra>"))
     fig.update_layout(barmode="group")
     fig.update_xaxes(title_text="log-loss increase when shuffled")
-    return _layout(fig, "Permutation importance per input group" if fig.data else "Permutation importance: none stored")
+    return _layout(fig, "Permutation importance per input group" if fig.data else f"Permutation importance: {_none(s)}")
 
 
 def comparison_figure(rows: list[dict]) -> go.Figure:

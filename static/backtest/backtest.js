@@ -26,10 +26,12 @@
     customdata: side(s).map((m) => m.purpose), hovertemplate: s + " %{customdata} at %{y:,.2f}<extra></extra>",
   });
   Plotly.newPlot("chart-equity", [
-    { x: ts, y: equity, name: "strategy equity", type: "scatter", mode: "lines", hovertemplate: "%{y:,.2f} USD" },
-    { x: ts, y: hold, name: "buy-and-hold equity", type: "scatter", mode: "lines", hovertemplate: "%{y:,.2f} USD" },
+    { x: ts, y: equity, name: "strategy equity", type: "scatter", mode: "lines", line: { color: "#4f8cff", width: 2 },
+      hovertemplate: "%{y:,.2f} USD" },
+    { x: ts, y: hold, name: "buy-and-hold equity", type: "scatter", mode: "lines", line: { color: "#f0a050" },
+      hovertemplate: "%{y:,.2f} USD" },
     { x: ts, y: mid, name: "mid price", yaxis: "y2", type: "scatter", mode: "lines",
-      line: { width: 1, color: "#4f8cff" }, opacity: 0.5, hovertemplate: "%{y:,.2f}" },
+      line: { width: 1, color: "#8894a8", dash: "dot" }, hovertemplate: "%{y:,.2f}" },
     marker("BUY", "triangle-up", "#22b573"), marker("SELL", "triangle-down", "#ef5350"),
   ], Object.assign({}, layout, {
     yaxis2: { title: { text: "price (USD)" }, overlaying: "y", side: "right", tickformat: ",.2f", showgrid: false },
