@@ -96,6 +96,7 @@ class TrainingRunViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet)
     permission_classes = [IsTraderOrReadOnly]
     filterset_fields = ["model_name", "state", "kind"]
 
+    @extend_schema(responses={202: serializers.TrainingRunSerializer})
     def create(self, request: Request, *args, **kwargs) -> Response:
         from apps.predictions.learning import TrainingBusy, training_request
 
