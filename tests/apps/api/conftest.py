@@ -145,16 +145,18 @@ def owned_rows(user, instrument: Instrument, name: str = "paper") -> dict[str, i
 
 
 def row_ids(eth: Instrument, owned: dict[str, int] | None = None) -> dict[str, int]:
-    """An existing row's id per API collection (market rows, checkpoints, a backtest run, and the
+    """An existing row's id per API collection (market rows, checkpoints, a backtest and a training run, and the
     ``owned`` rows), so that a 403/404 in a generated test is about permission, not absence."""
-    from apps.predictions.models import ModelCheckpoint
+    from apps.predictions.models import ModelCheckpoint, TrainingRun
 
     run = BacktestRun.objects.values_list("pk", flat=True).first() or BacktestRun.objects.create(name="t").pk
+    training = (TrainingRun.objects.values_list("pk", flat=True).first()
+                or TrainingRun.objects.create(model_name="cnn", kind="fine_tune", state="skipped").pk)
     ids = {"instruments": eth.pk, "cob-frames": CobFrame.objects.values_list("pk", flat=True).first(),
            "data-gaps": DataGap.objects.values_list("pk", flat=True).first(),
            "predictions": Prediction.objects.values_list("pk", flat=True).first(),
            "checkpoints": ModelCheckpoint.objects.values_list("pk", flat=True).first(), "backtests": run,
-           "streams": eth.pk, **(owned or {})}
+           "streams": eth.pk, "training-runs": training, **(owned or {})}
     return {k: v for k, v in ids.items() if v}
 
 
@@ -166,7 +168,7 @@ def path_for(path: str, ids: dict[str, int]) -> str:
 
 # Tables an API request may write; a refused request must leave every row of them as it was.
 WRITTEN_TABLES = ("accounts.AuditLog", "market.Instrument", "market.MarketStream", "predictions.ModelCheckpoint",
-                  "predictions.ModelSetting", "trading.TradingAccount", "trading.OrchestratorConfig",
+                  "predictions.ModelSetting", "predictions.TrainingRun", "trading.TradingAccount", "trading.OrchestratorConfig",
                   "trading.Decision", "trading.Order", "trading.OrderEvent", "trading.Fill", "trading.Position",
                   "risk.RiskLimit", "risk.RiskState", "risk.RiskEvent", "annotations.Annotation", "backtest.BacktestRun")
 
