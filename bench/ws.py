@@ -101,7 +101,7 @@ def _server(env: dict[str, str], workers: int, impl: str = WS_IMPL):
 
 
 def _tick(seq: int, now_ms: int) -> dict:
-    """A tick shaped like ``apps.pipeline.engine.Engine._update``'s (no accounts: none are the bench user's)."""
+    """A tick shaped like ``apps.pipeline.stages.dashboard.Dashboard.tick``'s (no accounts: none are the bench user's)."""
     n, width, mid = 20, 1.0, 2681.25
     frame = {"ts": now_ms, "mid": mid, "first": mid - 0.25 - n * width, "width": width,
              "bid": [40_000.0 + 137.5 * i for i in range(n + 1)] + [0.0] * n,

@@ -104,7 +104,7 @@ def _publish(update: dict) -> None:
 
 
 def _buy_tick(ts: int, price: float, account_pk: int) -> dict:
-    """One exchange second as ``Engine._update`` publishes it, with a filled BUY for the account."""
+    """One exchange second as ``Dashboard.tick`` (apps.pipeline.stages.dashboard) builds it, with a filled BUY for the account."""
     width, n = 1.0, 20
     center = float(int(price // width) * width)
     bid = [40_000.0] * (n + 1) + [0.0] * n

@@ -18,7 +18,7 @@ ORIGIN = (b"origin", b"http://127.0.0.1:8000")
 
 
 def _tick(ts: int, accounts: dict[str, dict], decisions: list[dict] | None = None) -> dict:
-    """An update in the shape ``apps.pipeline.engine.Engine._update`` publishes (trimmed)."""
+    """An update in the shape ``apps.pipeline.stages.dashboard.Dashboard.tick`` builds (trimmed)."""
     return {
         "type": "tick", "ts": ts, "symbol": "ETHUSDT",
         "instruments": {
