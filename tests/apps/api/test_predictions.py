@@ -41,12 +41,12 @@ def test_train_now_queues_a_run_for_traders_whose_progress_reaches_done(as_trade
 
     from apps.predictions.models import TrainingRun
     from apps.predictions.services import TRAINERS, Trained
-    from ml.models.dqn import DqnConfig, QNetwork
+    from ml.models.live import untrained
 
     def tiny(progress):  # stands in for the DQN's trainer on the candle history
         torch.manual_seed(0)
         progress(0.5, "half way")
-        return Trained(QNetwork(DqnConfig(encoder_size=4, hidden_size=4)), {"val_mean_reward_bps": 1.5}, (0, 60_000))
+        return Trained(untrained("dqn", embed=4, hidden=4), {"val_mean_reward_bps": 1.5}, (0, 60_000))
 
     settings.GOGO_CHECKPOINT_DIR = tmp_path
     monkeypatch.setitem(TRAINERS, "dqn", tiny)

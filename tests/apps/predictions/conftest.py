@@ -8,7 +8,6 @@ from __future__ import annotations
 import itertools
 
 import pytest
-import torch
 
 from apps.predictions import services
 from apps.predictions.models import ModelCheckpoint
@@ -30,16 +29,11 @@ def make_checkpoint(registry):
     None if pruned). ``shadow`` as ``checkpoint_register``: False (default here) registers a ranked
     standby when a live one exists, None sends it to shadow."""
     from ml.models.checkpoint import save_checkpoint
-    from ml.models.cnn import CnnConfig, MultiTimeframeCNN
-    from ml.models.dqn import DqnConfig, QNetwork
+    from ml.models.live import untrained
 
     def make(metric: float | None, model_name: str = "cnn", file_model: str | None = None,
              net_edge: float | None = None, shadow: bool | None = False):
-        torch.manual_seed(0)
-        if (file_model or model_name) == "dqn":
-            model = QNetwork(DqnConfig(encoder_size=4, hidden_size=4))
-        else:
-            model = MultiTimeframeCNN(CnnConfig(channels=(4,), kernel_sizes=(3,), encoder_size=4, hidden_size=4))
+        model = untrained(file_model or model_name, embed=4, hidden=4)
         version = f"test-{next(_versions)}"
         path = registry / f"{model_name}-{version}.pt"
         metrics = {"val_macro_f1": metric}

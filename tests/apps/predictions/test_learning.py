@@ -16,12 +16,13 @@ from apps.predictions.models import ModelCheckpoint, Prediction, PredictionOutco
 from apps.predictions.selectors import checkpoint_ranked
 from ml.features.package import pack_input
 from ml.models.checkpoint import save_checkpoint
-from ml.models.cnn import CnnConfig, MultiTimeframeCNN
+from ml.models.live import untrained
+from ml.models.market import MarketModel
 from ml.training.cases import cases_from_scored
 
 pytestmark = pytest.mark.django_db
 T0 = 1_893_456_000_000
-TINY = {"channels": (4,), "kernel_sizes": (3,), "encoder_size": 4, "hidden_size": 4}
+TINY = {"embed": 4, "hidden": 4}
 
 
 @pytest.fixture
@@ -29,24 +30,26 @@ def eth():
     return Instrument.objects.get(venue="binance", symbol="ETHUSDT")
 
 
-def _package(rng, trend: float = 0.0) -> dict[str, np.ndarray]:
+def _package(rng, trend: float = 0.0, family: str = "cnn") -> dict[str, np.ndarray]:
+    """An input package of ``family``'s layout (``ml.models.live.package``): random groups, every
+    one present; ``trend`` > 0 lifts the newest 1m closes (a learnable signal)."""
     out = {}
-    for name in ("primary_1m", "primary_1h", "primary_1d"):
-        close = 100 * np.exp(np.cumsum(rng.normal(0, 0.001, 300)))
-        if name == "primary_1m":
-            close[-20:] *= np.exp(trend * np.arange(1, 21))
-        out[name] = np.stack([close, close * 1.001, close * 0.999, close, np.full(300, 5.0)], 1).astype(np.float32)
-        out[f"present_{name}"] = np.ones(300, dtype=bool)
+    for name, shape in untrained(family, **TINY).shapes.items():
+        values = rng.normal(0, 1, shape).astype(np.float32)
+        if name == "eth_1m":
+            values[-10:, 3] += 1500 * trend
+        out[name], out[f"mask_{name}"] = values, np.array([True])
     return out
 
 
-def _constant_cnn(action: int) -> MultiTimeframeCNN:
-    """A CNN that always answers ``action`` (ACTIONS index)."""
-    torch.manual_seed(0)
-    model = MultiTimeframeCNN(CnnConfig(**TINY))
+def _constant_cnn(action: int) -> MarketModel:
+    """A CNN that always answers ``action`` (ACTIONS index) at every horizon."""
+    model = untrained("cnn", **TINY)
     with torch.no_grad():
-        model.classifier.weight.zero_()
-        model.classifier.bias.copy_(torch.tensor([0.0, 0.0, 0.0]).index_fill_(0, torch.tensor([action]), 10.0))
+        model.head.weight.zero_()
+        bias = torch.zeros(len(model.config.horizons_min), 3)
+        bias[:, action] = 10.0
+        model.head.bias.copy_(bias.reshape(-1))
     return model.eval()
 
 
@@ -95,16 +98,17 @@ def test_a_candidate_whose_calls_do_not_cover_the_cost_ranks_below_always_hold(r
 
 
 def _scored_history(eth, n: int, seed: int = 0) -> None:
-    """``n`` CNN predictions a minute apart with input packages and 5m outcomes that follow the trend."""
+    """``n`` CNN predictions 5 minutes apart with input packages and outcomes at the CNN's trade
+    horizon (60m) that follow the trend."""
     rng = np.random.default_rng(seed)
     ups = rng.random(n) < 0.5
     preds = Prediction.objects.bulk_create([
-        Prediction(instrument=eth, model_name="cnn", ts_event=ms_to_datetime(T0 + k * 60_000), status="predicted",
+        Prediction(instrument=eth, model_name="cnn", ts_event=ms_to_datetime(T0 + k * 300_000), status="predicted",
                    action="HOLD", prob_buy=0.2, prob_sell=0.2, prob_hold=0.6, confidence=0.6,
                    input_package=pack_input(_package(rng, 0.002 if up else -0.002)))
         for k, up in enumerate(ups)])
     PredictionOutcome.objects.bulk_create([
-        PredictionOutcome(prediction=p, horizon="5m", instrument=eth, model_name="cnn", ts_event=p.ts_event,
+        PredictionOutcome(prediction=p, horizon="60m", instrument=eth, model_name="cnn", ts_event=p.ts_event,
                           action="HOLD", confidence=0.6, price_start=Decimal(100), price_end=Decimal(100.5 if up else 99.5),
                           realized_return=0.005 if up else -0.005, label="BUY" if up else "SELL", correct=False,
                           pnl_bps=0.0, brier=0.5)
@@ -117,10 +121,10 @@ def test_the_fine_tune_task_trains_on_scored_predictions_and_sends_the_checkpoin
     from workers.training import fine_tune_model
 
     settings.GOGO_FINE_TUNE_EPOCHS = 2
-    live = _register(registry, MultiTimeframeCNN(CnnConfig(**TINY)).eval(), 0.2, "live")
+    live = _register(registry, untrained("cnn", **TINY), 0.2, "live")
     _scored_history(eth, 160)
     run = TrainingRun.objects.get(pk=fine_tune_model.apply(args=("cnn",)).get())
-    assert run.state == "shadow" and run.base_checkpoint_id == live.pk
+    assert run.state == "shadow" and run.base_checkpoint_id == live.pk, run.reason
     assert run.n_val >= 30 and run.n_train >= 100 and run.n_train + run.n_val <= 160
     assert run.candidate_metric is not None and run.active_metric is not None
     new = run.checkpoint
@@ -136,7 +140,7 @@ def test_the_fine_tune_task_trains_on_scored_predictions_and_sends_the_checkpoin
 def test_a_fine_tune_without_enough_cases_is_skipped_saying_why_and_how_many_it_needs(registry, eth):
     from apps.predictions.templatetags.learning import learning_panel
 
-    _register(registry, MultiTimeframeCNN(CnnConfig(**TINY)).eval(), 0.2, "live")
+    _register(registry, untrained("cnn", **TINY), 0.2, "live")
     _scored_history(eth, 20)
     run = learning.model_fine_tune(model_name="cnn", instrument=eth)
     assert run.state == "skipped" and run.checkpoint is None and run.cases_needed == 64 + 16
@@ -184,7 +188,6 @@ def test_paper_round_trips_become_dqn_cases_with_the_reward_of_the_action_taken(
 
     from apps.predictions.cases import training_cases_collect
     from apps.trading.models import Decision, Fill, Order, TradingAccount
-    from ml.models.dqn import DqnConfig, QNetwork
 
     account = TradingAccount.objects.create(owner=get_user_model().objects.create_user("paper"), name="paper")
     rng = np.random.default_rng(0)
@@ -195,7 +198,7 @@ def test_paper_round_trips_become_dqn_cases_with_the_reward_of_the_action_taken(
         prediction = Prediction.objects.create(
             instrument=eth, model_name="cnn", ts_event=ts, status="predicted", action=side, prob_buy=0.6,
             prob_sell=0.2, prob_hold=0.2, confidence=0.6,
-            input_package=pack_input(_package(rng)) if with_prediction else None)
+            input_package=pack_input(_package(rng, family="dqn")) if with_prediction else None)
         decision = Decision.objects.create(account=account, instrument=eth, ts_event=ts, action=side, confidence=0.6,
                                            threshold=0.5, prediction=prediction)
         order = Order.objects.create(account=account, instrument=eth, decision=decision, client_order_id=f"t-{k}",
@@ -208,7 +211,7 @@ def test_paper_round_trips_become_dqn_cases_with_the_reward_of_the_action_taken(
     fill(10, "SELL", "102", True)  # short 102 -> 101: +1 - 0.2
     fill(15, "BUY", "101", True)
     fill(20, "BUY", "100", True)  # still open at the end: no case
-    model = QNetwork(DqnConfig(encoder_size=4, hidden_size=4)).eval()
+    model = untrained("dqn", **TINY)
     cases = training_cases_collect(model_name="dqn", model=model, instrument=eth, reference=btc, start_ms=T0,
                                    end_ms=T0 + 3_600_000)
     assert cases.counts() == {"scored": 0, "annotation": 0, "paper": 2}
@@ -247,8 +250,7 @@ def test_a_full_retrain_learns_the_history_then_the_cases_and_is_judged_on_later
     settings.GOGO_FINE_TUNE_EPOCHS = 2
     _register(registry, _constant_cnn(2), 0.9, "hold")
     _scored_history(eth, 160)
-    torch.manual_seed(1)
-    from_history = MultiTimeframeCNN(CnnConfig(**TINY)).eval()
+    from_history = untrained("cnn", seed=1, **TINY)
     before = {k: v.clone() for k, v in from_history.state_dict().items()}
 
     def trainer(progress):  # stands in for the trainer on the history files

@@ -154,21 +154,21 @@ def test_the_training_task_registers_the_first_checkpoint_live(registry, setting
     import torch
 
     from apps.predictions.services import TRAINERS, Trained
-    from ml.models.dqn import DqnConfig, QNetwork
+    from ml.models.live import untrained
     from workers.training import train_model
 
     def tiny(progress):
         torch.manual_seed(0)
-        return Trained(QNetwork(DqnConfig(encoder_size=4, hidden_size=4)), {"val_mean_reward_bps": 1.5}, (0, 60_000))
+        return Trained(untrained("dqn", embed=4, hidden=4), {"val_mean_reward_bps": 1.5}, (0, 60_000))
 
     monkeypatch.setitem(TRAINERS, "dqn", tiny)
     run = TrainingRun.objects.get(pk=train_model.apply(args=("dqn",)).get())
     row, pk = run.checkpoint, run.checkpoint_id
     assert run.state == "promoted" and run.kind == "full"  # no live dqn before: the first goes live
     assert row.model_name == "dqn" and row.validation_metric == 1.5 and row.is_active and row.state == "live"
-    assert Path(row.path).parent == registry and row.version.startswith("dqn-duel-1-60000-")
+    assert Path(row.path).parent == registry and row.version.startswith("dqn-untrained-60000-")
     model, live = services.model_load_live(model_name="dqn", train_if_missing=False)
-    assert live.pk == pk and model.config.hidden_size == 4
+    assert live.pk == pk and model.config.hidden == 4
 
 
 def test_the_admin_promotes_a_shadow_and_rolls_it_back_in_one_click(register_row, admin_client):

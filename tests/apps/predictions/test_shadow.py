@@ -14,7 +14,8 @@ from apps.market.models import Instrument
 from apps.predictions import inference, promotion, services
 from apps.predictions.models import ModelCheckpoint, Prediction, PredictionOutcome, RegistrySettings, TrainingRun
 from ml.models.checkpoint import save_checkpoint
-from ml.models.cnn import CnnConfig, MultiTimeframeCNN
+from ml.models.live import untrained
+from ml.models.market import MarketModel
 from ml.models.specs import spec_for
 
 pytestmark = pytest.mark.django_db
@@ -34,13 +35,14 @@ def _fresh_shadow_cache():
     inference.shadow_models_forget()
 
 
-def _constant_cnn(action: int) -> MultiTimeframeCNN:
-    """A tiny CNN that always answers ``action`` (ACTIONS index: BUY 0, SELL 1, HOLD 2)."""
-    torch.manual_seed(0)
-    model = MultiTimeframeCNN(CnnConfig(channels=(4,), kernel_sizes=(3,), encoder_size=4, hidden_size=4))
+def _constant_cnn(action: int) -> MarketModel:
+    """A tiny CNN that always answers ``action`` (ACTIONS index: BUY 0, SELL 1, HOLD 2) at every horizon."""
+    model = untrained("cnn", embed=4, hidden=4)
     with torch.no_grad():
-        model.classifier.weight.zero_()
-        model.classifier.bias.copy_(torch.tensor([0.0, 0.0, 0.0]).index_fill_(0, torch.tensor([action]), 10.0))
+        model.head.weight.zero_()
+        bias = torch.zeros(len(model.config.horizons_min), 3)
+        bias[:, action] = 10.0
+        model.head.bias.copy_(bias.reshape(-1))
     return model.eval()
 
 
@@ -65,7 +67,7 @@ def test_a_shadow_predicts_every_second_is_stored_and_scored_but_never_reaches_t
         inputs = inference.inference_input_from_db(instrument=eth, reference=btc, ts_ms=ts)
         result = inference.inference_run(instrument=eth, inputs=inputs, models=models)
         # the desk reads result.outputs (and links result.rows): only the live checkpoints' calls
-        assert sorted(result.outputs) == ["cnn", "dqn"]
+        assert sorted(result.outputs) == ["cnn", "dqn", "transformer"]
         own = spec_for("cnn").predict(models["cnn"][0], inputs)  # the live model's own call
         assert result.outputs["cnn"].probs == pytest.approx(own.probs)
         assert result.rows["cnn"].checkpoint_id == live_cnn.pk and not result.rows["cnn"].shadow
@@ -80,7 +82,7 @@ def test_a_shadow_predicts_every_second_is_stored_and_scored_but_never_reaches_t
     from apps.predictions.outcomes import prediction_outcomes_score
 
     counts = prediction_outcomes_score(instrument=eth, until_ms=TS + 3_700_000, horizons=("5m",))
-    assert counts["5m"] == 3  # cnn, dqn and the cnn shadow at TS (TS - 1 s has no stored start price)
+    assert counts["5m"] == 4  # cnn, transformer, dqn and the cnn shadow at TS (TS - 1 s has no stored start price)
     scored = PredictionOutcome.objects.filter(model_name="cnn", horizon="5m", ts_event=ms_to_datetime(TS))
     assert sorted(o.shadow for o in scored) == [False, True]
     assert PredictionOutcome.objects.get(model_name="cnn", horizon="5m", shadow=True, ts_event=ms_to_datetime(TS)
