@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import AsyncIterator, Iterator
 
+from asgiref.sync import sync_to_async
 from django.contrib.auth.decorators import login_required
+from django.core.handlers.asgi import ASGIRequest
 from django.db import transaction
 from django.http import (
     HttpRequest,
@@ -110,9 +113,23 @@ def backtest_export(request: HttpRequest, pk: int) -> HttpResponse:
     except (export.ExportError, reports.ReportError) as exc:
         return HttpResponseBadRequest(str(exc))
     stream = export.csv_stream(columns, rows) if fmt == "csv" else export.parquet_stream(columns, rows)
-    response = StreamingHttpResponse(stream, content_type=export.FORMATS[fmt])
+    response = StreamingHttpResponse(_for_server(request, stream), content_type=export.FORMATS[fmt])
     response["Content-Disposition"] = f'attachment; filename="backtest-{run.pk}-{table}.{fmt}"'
     return response
+
+
+def _for_server(request: HttpRequest, chunks: Iterator) -> Iterator | AsyncIterator:
+    """``chunks`` as the server streams them: under ASGI an async iterator pulling each chunk in the
+    sync thread (Django would otherwise read a sync iterator to its end before sending a byte, and the
+    rows come from the ORM); under WSGI the iterator itself."""
+    if not isinstance(request, ASGIRequest):
+        return chunks
+
+    async def pull() -> AsyncIterator:
+        done = object()
+        while (chunk := await sync_to_async(next, thread_sensitive=True)(chunks, done)) is not done:
+            yield chunk
+    return pull()
 
 
 @login_required

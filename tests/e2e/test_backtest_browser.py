@@ -3,8 +3,12 @@ and answers the fold selector, the replay report draws its charts with the marke
 start form answers at once with a progress bar that runs to the finished report; no console error."""
 from __future__ import annotations
 
+import io
+
+import pandas as pd
 import pytest
 
+from apps.backtest import reports_tables
 from apps.backtest.models import BacktestRun
 from tests.apps.backtest.wf_factory import walk_forward_result
 from tests.e2e.conftest import PASSWORD, UserFactory
@@ -58,6 +62,12 @@ def test_the_evaluation_page_draws_every_chart_and_follows_the_fold(lab_run, vie
     assert "training diverged (loss nan)" in page.inner_text("#metrics")
     page.screenshot(path=str(artifacts / "backtest-evaluation-1280x800.png"), full_page=True)
     assert page.problems == []
+
+    # the export streams through the ASGI server (an async iterator there) and reads back whole
+    download = page.request.get(f"{live_server_url}/backtests/{lab_run.pk}/export?table=trades&format=parquet")
+    assert download.ok and download.headers["content-type"] == "application/vnd.apache.parquet"
+    frame = pd.read_parquet(io.BytesIO(download.body()))
+    assert len(frame) == len(list(reports_tables.rows(lab_run.summary["walk_forward"], "trades")))
 
 
 def test_starting_a_run_shows_a_progress_bar_then_the_report(pipeline, staff_user, page, live_server_url, artifacts):
