@@ -8,14 +8,16 @@ and the comparisons). Three kinds of leak, each checked at cut points spread ove
   ``candle_store_altered_after``); the inputs and decisions of every second <= t must not change.
   (b) Structural, at every second of the reference replay: the rings the inputs are cut from hold
   no candle closing after the end of that second (``ml.backtest.lookahead.ring_leaks``).
-- ``training_window``: the CNN's candle dataset (``ml.training.dataset.make_dataset``) rebuilt
-  from the history as known at times T over its whole span (``ml.backtest.lookahead_training``).
+- ``training_window``: the training sets built from candle history (the live model families'
+  ``ml.features.groups.history_samples`` and ``ml.training.dataset.make_dataset``) rebuilt from
+  the history as known at times T over its whole span (``ml.backtest.lookahead_training``).
 
 A decision at second s is (action, confidence, P(BUY), P(SELL), P(HOLD) of the mixture), rounded
 to ``DIGITS``: any model that reads a changed input moves the probabilities.
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable
 from datetime import datetime
@@ -118,34 +120,60 @@ def _reference(*, start_ms: int | None, end_ms: int | None, params: dict | None,
     return log, seconds, leaks
 
 
-def training_window_report(*, samples: int = 6, seed: int = 0, build=None, history=None) -> dict:
-    """``ml.backtest.lookahead_training.training_window_check`` of ``build`` (default: the CNN's
-    ``make_dataset`` with its defaults, over the whole history) on ``history`` (default: the CNN's
-    training history files in GOGO_DATA_DIR). Raises FileNotFoundError for a missing history file."""
-    from ml.backtest.lookahead_training import candle_dataset_builder, training_window_check
+MARKET_SAMPLES_STRIDE_MIN = 60  # every hour of the ~175k minutes of history: ~3k samples per build
 
-    if history is None:
-        from ml.training.cnn_train import default_training_history
 
-        history = default_training_history(settings.GOGO_DATA_DIR)
-    build = build or candle_dataset_builder(start_ms=0, end_ms=2**62)
-    return training_window_check(build, history, samples=samples, seed=seed)
+def default_training_builders() -> dict[str, tuple]:
+    """name -> (builder, history) of the training sets built from candle history: "market_samples"
+    (``ml.features.groups.history_samples``, what the live model families train on, every
+    MARKET_SAMPLES_STRIDE_MIN minutes of all the ETHUSDT 1m/1h/1d and BTCUSDT 1m history in
+    GOGO_DATA_DIR) and "candle_dataset" (``ml.training.dataset.make_dataset`` over the 1m/1h/1d
+    training history files). Raises FileNotFoundError / ValueError for missing or bad history."""
+    from ml.backtest.lookahead_training import candle_dataset_builder, sample_set_builder
+    from ml.data.history import load_history
+    from ml.training.cnn_train import default_training_history
+
+    primary, _ = load_history(settings.GOGO_DATA_DIR, "ETHUSDT")
+    reference, _ = load_history(settings.GOGO_DATA_DIR, "BTCUSDT", timeframes=("1m",))
+    market_history = {**primary, **{f"BTCUSDT/{tf}": frame for tf, frame in reference.items()}}
+    return {
+        "market_samples": (sample_set_builder(start_ms=0, end_ms=2**62, stride_min=MARKET_SAMPLES_STRIDE_MIN),
+                           market_history),
+        "candle_dataset": (candle_dataset_builder(start_ms=0, end_ms=2**62),
+                           default_training_history(settings.GOGO_DATA_DIR)),
+    }
+
+
+def training_window_report(*, samples: int = 6, seed: int = 0, builders: dict[str, tuple] | None = None
+                           ) -> tuple[dict, list[Leak]]:
+    """``ml.backtest.lookahead_training.training_window_check`` of each (builder, history) in
+    ``builders`` (default :func:`default_training_builders`). Returns ({name: {"samples", "span_ms",
+    "cuts"}}, leaks with the component named "<name>/<feature or label>")."""
+    from ml.backtest.lookahead_training import training_window_check
+
+    report, leaks = {}, []
+    for name, (build, history) in (builders or default_training_builders()).items():
+        result = training_window_check(build, history, samples=samples, seed=seed)
+        leaks += [dataclasses.replace(leak, component=f"{name}/{leak.component}") for leak in result.pop("leaks")]
+        report[name] = result
+    return report, leaks
 
 
 def lookahead_check(*, samples: int = 8, seed: int = 0, start: datetime | None = None, end: datetime | None = None,
                     params: dict | None = None, input_hook: InputHook | None = None, kinds: tuple[str, ...] = KINDS,
-                    decisions: bool = True, training_samples: int = 6, training_build=None, training_history=None,
+                    decisions: bool = True, training_samples: int = 6, training_builders: dict | None = None,
                     progress: Progress | None = None) -> dict:
     """Run the check (module docstring) at ``samples`` stratified, seeded cut seconds over the whole
     replayed span [start, end] (``ml.backtest.lookahead.cut_points``) for the stream and candle-store
     kinds, and ``training_samples`` cut times for the training window. ``decisions=False`` compares
-    the inputs only (no backtests). ``input_hook``, ``training_build`` and ``training_history``
-    are for tests (a deliberately leaky feature or builder).
+    the inputs only (no backtests). ``input_hook`` and ``training_builders`` (name -> (builder,
+    history), default :func:`default_training_builders`) are for tests (a deliberately leaky
+    feature or builder).
 
     Returns {"leaks": [Leak as dict, ...], "leak_count", "by_kind": kind -> component -> count,
     "passed", "seconds": seconds in the span, "decisions": decisions of the full run, "runs": [full
     run id, ...], "cuts": [{"kind", "cut_ms", "compared_seconds", "compared_decisions", ...}],
-    "training_window": {"samples", "span_ms", "cuts"}}.
+    "training_window": {builder name: {"samples", "span_ms", "cuts"}}}.
 
     Raises ValueError for an unknown kind or samples < 1, and what backtest_run raises."""
     unknown = set(kinds) - set(KINDS)
@@ -185,10 +213,9 @@ def lookahead_check(*, samples: int = 8, seed: int = 0, start: datetime | None =
                 leaks += found
     if TRAINING_WINDOW in kinds:
         say("training window")
-        report = training_window_report(samples=training_samples, seed=seed, build=training_build,
-                                        history=training_history)
-        leaks += report.pop("leaks")
-        result["training_window"] = report
+        result["training_window"], found = training_window_report(samples=training_samples, seed=seed,
+                                                                  builders=training_builders)
+        leaks += found
     for leak in leaks:
         logger.warning("look-ahead (%s) in %s at %d, cut %d: %s", leak.kind, leak.component, leak.ts, leak.cut_ms,
                        leak.detail)

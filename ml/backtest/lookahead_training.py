@@ -60,21 +60,30 @@ class TrainingSamples:
     Attributes:
         times: int64 (N,) input time (ms since epoch): the instant at which all of the sample's
             inputs are known (for ``make_dataset``: the close of its 1m candle). Also the sample's key.
-        label_times: int64 (N,) the instant (ms) at which all the data of its label is known.
+        label_times: int64 (N,) the instant (ms) at which all the data of its labels is known, or
+            label name -> int64 (N,) when labels of several horizons become known at different times.
         features: name -> (N, ...) array or :class:`IndexedRows`.
         labels: name -> (N,) array (class index, return, ...).
     """
 
     times: np.ndarray
-    label_times: np.ndarray
+    label_times: np.ndarray | Mapping[str, np.ndarray]
     features: Mapping[str, np.ndarray | IndexedRows]
     labels: Mapping[str, np.ndarray]
 
     def __post_init__(self) -> None:
         self.times = np.asarray(self.times, dtype=np.int64)
-        self.label_times = np.asarray(self.label_times, dtype=np.int64)
+        if isinstance(self.label_times, Mapping):
+            self.label_times = {k: np.asarray(v, dtype=np.int64) for k, v in self.label_times.items()}
+            missing = set(self.labels) - set(self.label_times)
+            if missing:
+                raise ValueError(f"label_times lacks labels {sorted(missing)}")
+        else:
+            self.label_times = np.asarray(self.label_times, dtype=np.int64)
         n = len(self.times)
-        sizes = {"label_times": len(self.label_times), **{f"features[{k!r}]": len(v) for k, v in self.features.items()},
+        times = self.label_times if isinstance(self.label_times, dict) else {"": self.label_times}
+        sizes = {**{f"label_times[{k!r}]": len(v) for k, v in times.items()},
+                 **{f"features[{k!r}]": len(v) for k, v in self.features.items()},
                  **{f"labels[{k!r}]": len(v) for k, v in self.labels.items()}}
         wrong = {k: v for k, v in sizes.items() if v != n}
         if wrong:
@@ -82,11 +91,22 @@ class TrainingSamples:
         if len(np.unique(self.times)) != n:
             raise ValueError("sample times must be unique (they key the samples)")
 
+    def label_time(self, name: str) -> np.ndarray:
+        """int64 (N,) the instant (ms) at which label ``name`` is known."""
+        return self.label_times[name] if isinstance(self.label_times, dict) else self.label_times
+
+    def first_label_time(self) -> np.ndarray:
+        """int64 (N,) the instant (ms) at which the sample's first label is known."""
+        if not isinstance(self.label_times, dict):
+            return self.label_times
+        return np.min(np.stack(list(self.label_times.values())), axis=0) if self.label_times else self.times
+
     @classmethod
     def empty(cls, like: TrainingSamples) -> TrainingSamples:
         """No sample, with ``like``'s feature and label names."""
         none = np.zeros(0, dtype=np.int64)
-        return cls(none, none, {k: np.zeros((0,)) for k in like.features}, {k: np.zeros(0) for k in like.labels})
+        return cls(none, {k: none for k in like.labels}, {k: np.zeros((0,)) for k in like.features},
+                   {k: np.zeros(0) for k in like.labels})
 
 
 Builder = Callable[[dict[str, pd.DataFrame]], TrainingSamples]
@@ -94,10 +114,11 @@ Builder = Callable[[dict[str, pd.DataFrame]], TrainingSamples]
 
 def history_as_of(history: Mapping[str, pd.DataFrame], cut_ms: int, *, keep_after_ms: int = DAY_MS,
                   seed: int = 0) -> dict[str, pd.DataFrame]:
-    """The history as known at ``cut_ms`` (module docstring): per timeframe, rows with
-    ``open_time + period <= cut_ms`` unchanged, rows closing in (cut_ms, cut_ms + keep_after_ms]
-    with open/high/low/close scaled by a per-row factor in ±[0.5%, 1.5%] and volume by one in
-    [1.2, 1.8] (seeded), later rows dropped. Bars stay valid (high >= low, prices > 0).
+    """The history as known at ``cut_ms`` (module docstring). Per frame (keyed by its timeframe,
+    "1m", or by instrument and timeframe, "BTCUSDT/1m"): rows with ``open_time + period <= cut_ms``
+    unchanged; rows closing in (cut_ms, cut_ms + keep_after_ms] with open/high/low/close scaled by
+    a per-row factor in ±[0.5%, 1.5%] and volume by one in [1.2, 1.8] (seeded); later rows
+    dropped. Bars stay valid (high >= low, prices > 0).
 
     Raises:
         ValueError: a timeframe not in ``ml.features.rings.TIMEFRAME_MS``, or keep_after_ms < 0.
@@ -106,7 +127,8 @@ def history_as_of(history: Mapping[str, pd.DataFrame], cut_ms: int, *, keep_afte
         raise ValueError(f"keep_after_ms must be >= 0, got {keep_after_ms}")
     rng = np.random.default_rng([seed, cut_ms])
     out = {}
-    for tf, frame in history.items():
+    for key, frame in history.items():
+        tf = key.rsplit("/", 1)[-1]
         if tf not in TIMEFRAME_MS:
             raise ValueError(f"history timeframe {tf!r}: expected one of {list(TIMEFRAME_MS)}")
         close_ms = frame["open_time"].to_numpy(dtype=np.int64) + TIMEFRAME_MS[tf]
@@ -119,7 +141,7 @@ def history_as_of(history: Mapping[str, pd.DataFrame], cut_ms: int, *, keep_afte
             for col in PRICE_COLUMNS:
                 cut.loc[after, col] = cut.loc[after, col].to_numpy() * scale
             cut.loc[after, "volume"] = cut.loc[after, "volume"].to_numpy() * rng.uniform(1.2, 1.8, n)
-        out[tf] = cut.reset_index(drop=True)
+        out[key] = cut.reset_index(drop=True)
     return out
 
 
@@ -165,8 +187,8 @@ def cut_leaks(reference: TrainingSamples, cut: TrainingSamples, cut_ms: int) -> 
             continue
         sizes = _compare(rows, ri[known], cut.features[name], ci[known])
         leaks.append(_difference_leak(name, cut_ms, common[known], sizes, f"feature {name!r}"))
-    labelled = reference.label_times[ri] <= cut_ms
     for name, values in reference.labels.items():
+        labelled = reference.label_time(name)[ri] <= cut_ms
         if name in cut.labels:
             sizes = _compare(values, ri[labelled], cut.labels[name], ci[labelled])
             leak = _difference_leak(f"label:{name}", cut_ms, common[labelled], sizes, f"label {name!r}")
@@ -175,7 +197,7 @@ def cut_leaks(reference: TrainingSamples, cut: TrainingSamples, cut_ms: int) -> 
                 leak = Leak(**{**leak.as_dict(), "old": values[ri[labelled][i]].item(),
                                "new": cut.labels[name][ci[labelled][i]].item()})
             leaks.append(leak)
-    missing = np.setdiff1d(reference.times[reference.label_times <= cut_ms], cut.times)
+    missing = np.setdiff1d(reference.times[reference.first_label_time() <= cut_ms], cut.times)
     if len(missing):
         leaks.append(Leak(TRAINING_WINDOW, "sample", int(missing[0]), cut_ms,
                           detail=f"{len(missing)} samples labelled by the cut are missing from the cut build "
@@ -209,7 +231,8 @@ def training_window_check(build: Builder, history: Mapping[str, pd.DataFrame], *
             rebuilt = TrainingSamples.empty(reference)
         leaks = cut_leaks(reference, rebuilt, cut_ms)
         result["cuts"].append({"cut_ms": int(cut_ms), "compared": int((reference.times <= cut_ms).sum()),
-                               "labelled": int((reference.label_times <= cut_ms).sum()), "leaks": len(leaks)})
+                               "labelled": int((reference.first_label_time() <= cut_ms).sum()),
+                               "leaks": len(leaks)})
         result["leaks"].extend(leaks)
         if leaks:
             logger.warning("training-window look-ahead at %d: %s", cut_ms, [leak.component for leak in leaks])
@@ -229,5 +252,30 @@ def candle_dataset_builder(*, start_ms: int, end_ms: int, **options) -> Builder:
             times=data.times + MINUTE_MS, label_times=data.times + (data.horizon_min + 1) * MINUTE_MS,
             features={name: IndexedRows(data.windows[name], data.index[name]) for name in data.windows},
             labels={"label": data.labels, "return": data.returns})
+
+    return build
+
+
+def sample_set_builder(*, start_ms: int, end_ms: int, stride_min: int = 1, horizons_min: tuple[int, ...] = (1, 5, 15, 60),
+                       reference: str = "BTCUSDT") -> Builder:
+    """``ml.features.groups.history_samples`` (the live model families' candle samples) as a
+    :data:`Builder`. History keys: "1m", "1h", "1d" of the traded instrument and
+    "<reference>/1m". A sample's input time is the end of its live second (``times + 1 s``, the
+    close of its 1m candle); the label "return_<h>m" is known at the close of the candle h minutes
+    later. Features: every group's rows and mask ("mask:<group>") and the close at the instant."""
+    from ml.features.groups import history_samples
+
+    prefix = f"{reference}/"
+
+    def build(history: dict[str, pd.DataFrame]) -> TrainingSamples:
+        primary = {k: v for k, v in history.items() if "/" not in k}
+        ref = {k[len(prefix):]: v for k, v in history.items() if k.startswith(prefix)}
+        data = history_samples(primary, ref or None, start_ms=start_ms, end_ms=end_ms, stride_min=stride_min,
+                               horizons_min=horizons_min)
+        times = data.times + 1000
+        features: dict = {g: IndexedRows(data.values[g], data.index[g]) for g in data.values}
+        features.update({f"mask:{g}": m for g, m in data.mask.items()}, close=data.close)
+        return TrainingSamples(times=times, label_times={f"return_{h}m": times + h * 60_000 for h in data.returns},
+                               features=features, labels={f"return_{h}m": r for h, r in data.returns.items()})
 
     return build

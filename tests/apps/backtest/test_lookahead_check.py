@@ -57,8 +57,8 @@ def peek_at_the_next_close(inputs, next_second):
 
 def test_the_pipeline_reads_nothing_after_a_cut_of_the_stream_the_store_or_the_history(end, short_history):
     history, build = short_history
-    result = lookahead_check(samples=2, seed=1, end=end, training_samples=2, training_history=history,
-                             training_build=build)
+    result = lookahead_check(samples=2, seed=1, end=end, training_samples=2,
+                             training_builders={"candle_dataset": (build, history)})
     assert result["leaks"] == [] and result["passed"] and result["leak_count"] == 0
     assert result["seconds"] == SPAN_S and result["decisions"] == SPAN_S - 1  # the account opens at the first second
     assert result["decisions"] >= SPAN_S - 5
@@ -66,7 +66,8 @@ def test_the_pipeline_reads_nothing_after_a_cut_of_the_stream_the_store_or_the_h
     assert [c["kind"] for c in cuts] == [STREAM, CANDLE_STORE] * 2
     assert all(c["compared_seconds"] > 0 and c["compared_decisions"] > 0 for c in cuts)
     assert all(c["altered_candles"] > 40_000 for c in cuts if c["kind"] == CANDLE_STORE)  # the month of 1m after
-    assert result["training_window"]["samples"] == 600 - 299 - 5 and len(result["training_window"]["cuts"]) == 2
+    report = result["training_window"]["candle_dataset"]
+    assert report["samples"] == 600 - 299 - 5 and len(report["cuts"]) == 2
 
 
 def test_an_input_builder_that_reads_one_second_ahead_is_caught(end):
@@ -134,8 +135,8 @@ def test_a_training_feature_that_reads_the_labels_future_close_is_reported(end, 
         return TrainingSamples(samples.times, samples.label_times,
                                {**samples.features, "future_close": samples.labels["return"][:, None]}, samples.labels)
 
-    result = lookahead_check(kinds=(TRAINING_WINDOW,), training_samples=2, training_history=history, training_build=leaky)
-    assert result["by_kind"] == {TRAINING_WINDOW: {"future_close": 2}} and result["cuts"] == []
+    result = lookahead_check(kinds=(TRAINING_WINDOW,), training_samples=2, training_builders={"leaky": (leaky, history)})
+    assert result["by_kind"] == {TRAINING_WINDOW: {"leaky/future_close": 2}} and result["cuts"] == []
 
 
 def test_the_command_prints_a_json_report_and_exits_1_on_a_leak(end, monkeypatch):

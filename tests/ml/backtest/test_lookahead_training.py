@@ -8,6 +8,7 @@ from ml.backtest.lookahead_training import (
     TrainingSamples,
     candle_dataset_builder,
     history_as_of,
+    sample_set_builder,
     training_window_check,
 )
 from ml.data.history import load_ohlcv_csv
@@ -83,3 +84,14 @@ def test_a_label_that_reads_past_its_horizon_is_caught(history, build):
     result = training_window_check(late_label, history, samples=2, seed=2)
     assert {leak.component for leak in result["leaks"]} == {"label:return"}
     assert all(leak.old != leak.new for leak in result["leaks"])
+
+
+def test_the_market_families_candle_samples_read_nothing_after_a_cut(history):
+    eth = history["1m"].iloc[:600].reset_index(drop=True)
+    btc = load_ohlcv_csv(default_data_dir() / "ohlcv" / "binance_spot_BTCUSDT_1m_20250520-20250719.csv.gz").iloc[:600]
+    first = int(eth["open_time"].iloc[0])
+    build = sample_set_builder(start_ms=first, end_ms=first + 600 * 60_000, horizons_min=(1, 5, 15))
+    result = training_window_check(build, {"1m": eth, "BTCUSDT/1m": btc.reset_index(drop=True)}, samples=2, seed=3)
+    assert result["leaks"] == []
+    assert result["samples"] == 600 - 299  # every minute from a full 300-row 1m tail on; returns may be NaN
+    assert all(c["compared"] > c["labelled"] > 0 for c in result["cuts"])
