@@ -77,6 +77,7 @@ def test_starting_a_run_shows_a_progress_bar_then_the_report(pipeline, staff_use
     page.fill("#id_folds", "40")
     page.click("button[type=submit] >> text=Start backtest")
     assert "Ensure this value is less than or equal to 12" in page.inner_text("#folds-error")
+    page.screenshot(path=str(artifacts / "backtest-form-1280x800.png"), full_page=True)
     assert page.problems == ["console error: Failed to load resource: the server responded with a status of 400 (Bad Request)"]
     page.problems.clear()  # the refused form answers 400, which chromium logs; nothing else may
 
