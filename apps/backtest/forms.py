@@ -13,7 +13,8 @@ from apps.backtest.walk_forward import BOUNDS, DEFAULTS, MODELS
 logger = logging.getLogger(__name__)
 
 DATETIME_FORMATS = ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d"]
-WALK_FORWARD_FIELDS = ("folds", "model", "epochs", "window_days", "scheme", "trade_horizon_min", "margin_bps")
+WALK_FORWARD_FIELDS = ("folds", "model", "epochs", "window_days", "scheme", "trade_horizon_min", "margin_bps",
+                       "search_trials", "preset")
 MODEL_LABELS = {"all": "all (cnn → transformer → dqn)", "cnn": "CNN", "transformer": "Transformer", "dqn": "DQN"}
 
 
@@ -45,6 +46,9 @@ class BacktestForm(forms.Form):
                                                choices=[(m, m) for m in (1, 5, 15, 60)],
                                                initial=DEFAULTS["trade_horizon_min"])
     margin_bps = _bounded(forms.FloatField, "margin_bps", "Margin (bps)", " bps of edge over costs")
+    search_trials = _bounded(forms.IntegerField, "search_trials", "Search trials", " Optuna trials (0: no search)")
+    preset = forms.ChoiceField(required=False, choices=[("", "as set here"), ("best", "best of the last search")],
+                               label="Configuration")
     def clean(self) -> dict:
         data = super().clean()
         if data.get("source") != BacktestRun.Source.WALK_FORWARD:

@@ -69,7 +69,7 @@ def backtest_detail(request: HttpRequest, pk: int) -> HttpResponse:
         shape = reports.shape_of(wf)
         context = {"run": run, "shape": shape, "dash_app": dash_apps.APP_NAME, "tables": export.tables_of(run),
                    "legacy": reports.legacy_summary(wf) if shape == reports.LEGACY else None,
-                   "params": wf.get("params") or {}}
+                   "params": wf.get("params") or {}, "search": (run.summary or {}).get("search")}
         return render(request, "backtest/evaluation.html", context)
     orders = reports_replay.order_rows(selectors.backtest_orders(run=run))
     context = {"run": run, "series": run.series or {}, "orders": orders, "markers": reports_replay.markers(orders),

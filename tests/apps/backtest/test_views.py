@@ -44,6 +44,20 @@ def test_the_evaluation_page_embeds_the_dash_app_in_the_page(viewer, client):
         assert f"export?table={table}&amp;format=parquet" in body
 
 
+def test_a_hyper_parameter_search_lists_its_trials_with_the_best_marked(viewer, client):
+    search = {"trials": [{"number": 0, "params": {"margin_bps": 2.0, "epochs": 3}, "objective": -1.25,
+                          "orchestrator_trades": 4, "orchestrator_net_pnl_bps": -12.5, "seconds": 61.0},
+                         {"number": 1, "params": {"margin_bps": 8.0, "epochs": 5}, "objective": 1234.5,
+                          "orchestrator_trades": 2, "orchestrator_net_pnl_bps": 3.5, "seconds": 70.0}],
+              "best": {"number": 1, "objective": 1234.5, "params": {}}, "preset": {"margin_bps": 8.0},
+              "n_trials": 2, "seconds": 131.0, "trials_per_hour": 55.0}
+    run = BacktestRun.objects.create(source="walk_forward", status="finished",
+                                     summary={"walk_forward": walk_forward_result(), "search": search, "search_trials": 2})
+    body = client.get(f"/backtests/{run.pk}/").content.decode()
+    assert "Hyper-parameter search · 2 trials" in body and "1,234.50" in body
+    assert '<tr class="pos"><td>1</td>' in body and "epochs 5 · margin_bps 8.0" in body  # jsonb sorts the keys
+
+
 def test_a_fold_shows_every_agent_and_chart_and_a_failed_model_says_why(viewer, client):
     wf = walk_forward_result(error_model="dqn", error_fold=2)
     run = wf_run(wf)
