@@ -25,8 +25,8 @@ Per chunk of ``chunk`` exchange seconds:
    at the end. Orders, fills, order events, risk events and positions are written as they happen,
    by the same services (they are rare: one per cooldown at most).
 
-The replay skips the per-bucket imbalance moving averages of the COB frames (``_NoBucketMA``):
-no model reads them and nothing is stored.
+The replay skips the per-bucket imbalance moving averages of the COB frames
+(``MarketSession.skip_bucket_mas``): no model reads them and nothing is stored.
 
 Differences from the per-second path, all outside the order log: the decisions link to no
 Prediction row (none is stored), the orchestrator settings are read once at the start (the
@@ -152,21 +152,12 @@ def run_fast(engine, *, on_second: Callable[[int], None], chunk: int = CHUNK_SEC
     return {k: round(v, 3) for k, v in timings.items()}
 
 
-class _NoBucketMA:
-    """Stands in for ``ml.market.cob.BucketImbalanceMA`` in a fast backtest: the per-bucket imbalance
-    MAs (~0.8 ms per frame, the largest single cost of the replay) are no model input (the COB
-    component reads ``imbalance_5`` and ``imbalance_ma``) and a fast backtest stores no frame."""
-
-    def update(self, frame):
-        return frame
-
-
 def _skip_bucket_mas(session) -> None:
-    """Swap the session's per-instrument BucketImbalanceMA for :class:`_NoBucketMA` (a wrapped
-    session forwards ``_instruments``; the candle-only session has none)."""
-    for inst in (getattr(session, "_instruments", None) or {}).values():
-        if hasattr(inst, "bucket_ma"):
-            inst.bucket_ma = _NoBucketMA()
+    """``MarketSession.skip_bucket_mas`` (a wrapped session forwards it; the candle-only session has
+    no frames): the per-bucket imbalance MAs are no model input and a fast backtest stores no frame."""
+    skip = getattr(session, "skip_bucket_mas", None)
+    if skip is not None:
+        skip()
 
 
 def _market_seconds(engine) -> Iterator[TapeSecond]:
@@ -182,7 +173,7 @@ def _market_seconds(engine) -> Iterator[TapeSecond]:
         for second in session.seconds():
             yield _tape_second(second, symbol, getattr(session, "synchronizer", None), engine.instruments)
         return
-    key = tape_key(venue_key, [i.spec for i in inner._instruments.values()], engine.traded.symbol, BOOK_DEPTH,
+    key = tape_key(venue_key, inner.specs, engine.traded.symbol, BOOK_DEPTH,
                    inner.close_delay_ms)
     cache_dir = Path(settings.GOGO_VAR_DIR) / "cache"
     tape = tape_get(key, end_ms, cache_dir)

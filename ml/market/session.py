@@ -82,10 +82,17 @@ class _Instrument:
     sync: BookSynchronizer
     candles: SecondCandleBuilder
     ma: ImbalanceMA
-    bucket_ma: BucketImbalanceMA
+    bucket_ma: BucketImbalanceMA | _NoBucketMA
     counts: Counter[str] = field(default_factory=Counter)
     trades: list[Trade] = field(default_factory=list)  # since the last close (SecondResult.trades)
     no_frames_until: int = 0  # ms: seconds before this overlap a stream gap (stale book)
+
+
+class _NoBucketMA:
+    """Stands in for :class:`BucketImbalanceMA` after :meth:`MarketSession.skip_bucket_mas`."""
+
+    def update(self, frame: CobFrame) -> CobFrame:
+        return frame
 
 
 def _new_book(spec: InstrumentSpec) -> GridBook | OrderBook:
@@ -138,6 +145,18 @@ class MarketSession:
                 ma=ImbalanceMA(),
                 bucket_ma=BucketImbalanceMA(),
             )
+
+    @property
+    def specs(self) -> list[InstrumentSpec]:
+        """The instruments' specs, in the order they were given."""
+        return [inst.spec for inst in self._instruments.values()]
+
+    def skip_bucket_mas(self) -> None:
+        """From now on leave ``CobFrame.bucket_imbalance_ma`` unset: the per-bucket imbalance MAs
+        (~0.8 ms a frame, the largest single cost of a replay) are no model input, and a fast
+        backtest stores no frame (``apps.backtest.fast``)."""
+        for inst in self._instruments.values():
+            inst.bucket_ma = _NoBucketMA()
 
     def synchronizer(self, symbol: str) -> BookSynchronizer:
         """The book synchronizer of ``symbol`` (KeyError if unknown)."""
