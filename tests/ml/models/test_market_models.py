@@ -11,7 +11,7 @@ import torch
 
 from ml.data.history import frame_to_candles, load_history
 from ml.evaluation.calibration import dqn_logits
-from ml.features.base_input import build_base_data_input
+from ml.features.base_input import COMPONENT_SHAPES, BaseDataInput, build_base_data_input
 from ml.features.groups import INPUT_GROUPS, history_samples, input_groups
 from ml.features.rings import CandleRing
 from ml.market.recording import default_data_dir
@@ -201,3 +201,20 @@ def test_a_model_without_calibration_cannot_be_saved(tmp_path) -> None:
     model = MarketModel(MarketConfig())
     with pytest.raises(ValueError, match="no calibration"):
         save_checkpoint(tmp_path / "cnn.pt", model, model.config, {}, (0, 1))
+
+
+def _synthetic_input() -> BaseDataInput:
+    """A deterministic input: smooth candles and books, every row present."""
+    t = np.arange(300, dtype=np.float64)[:, None]
+    close = 100 + np.sin(t / 17.0)
+    candles = np.concatenate([close, close + 0.1, close - 0.1, close, 1 + (t % 7)], axis=1).astype(np.float32)
+    cob = np.tile(np.linspace(1e3, 5e4, 87, dtype=np.float32), (300, 1))
+    cob[:, -5:] = np.sin(t / 9.0).astype(np.float32)
+    components = {**{n: candles.copy() for n in COMPONENT_SHAPES if n != "cob"}, "cob": cob}
+    return BaseDataInput("ETHUSDT", "BTCUSDT", T_MINUTE, components, {n: np.ones(300, bool) for n in components})
+
+
+def test_a_seeded_untrained_cnn_gives_pinned_probabilities() -> None:
+    out = live.predict(live.untrained("cnn", seed=0), _synthetic_input())
+    assert out.metadata["groups_present"] == [g for g in INPUT_GROUPS if g != "btc_1m"]  # optional, not given
+    np.testing.assert_allclose([out.probs[a] for a in ACTIONS], [0.373919, 0.310725, 0.315356], atol=1e-4)
