@@ -105,7 +105,7 @@ def class_net_returns(returns: np.ndarray, labels: np.ndarray, cost_bps: float) 
 def fit_calibration(val_logits: np.ndarray, val_labels: np.ndarray, *, prior: np.ndarray,
                     class_net_bps: dict[str, list[float]], cost_bps: float,
                     val_q: np.ndarray | None = None, val_rewards: np.ndarray | None = None,
-                    block: int = 60) -> Calibration:
+                    block: int = 1440) -> Calibration:
     """Choose T and w on validation (module docstring); labels IGNORE (< 0) are left out.
 
     Args:
@@ -113,7 +113,9 @@ def fit_calibration(val_logits: np.ndarray, val_labels: np.ndarray, *, prior: np
         val_labels: int (N,) net labels at the trade horizon.
         prior: (3,) training class frequencies (smoothed).
         val_q, val_rewards: the DQN's Q (N, 2) and realized net bps (N, 2) on validation.
-        block: bootstrap block length in samples (the label horizon in samples).
+        block: bootstrap block length in samples (default one day of 1-minute samples: the
+            model's advantage over the prior drifts with the market regime, so the interval must
+            reflect day-to-day variation, not the minute-to-minute noise of overlapping labels).
 
     Raises:
         ValueError: no labelled validation sample.
@@ -136,7 +138,9 @@ def fit_calibration(val_logits: np.ndarray, val_labels: np.ndarray, *, prior: np
         p_best = best[2] * prior[None, :] + (1 - best[2]) * softmax(z / best[1])
         gain = (-np.log(np.clip(prior[y], 1e-12, None))) - (-np.log(np.clip(p_best[np.arange(len(y)), y], 1e-12, None)))
         skill = mean_summary(gain, block=max(1, min(block, len(gain) // 4)), n_boot=1000)
-        if skill["lo"] is None or skill["lo"] <= 0:
+        half = len(gain) // 2
+        skill["halves"] = [float(gain[:half].mean()), float(gain[half:].mean())] if half else []
+        if skill["lo"] is None or skill["lo"] <= 0 or min(skill["halves"], default=0.0) <= 0:
             best = (prior_loss, 1.0, 1.0)
     q_scale = None
     if val_q is not None and val_rewards is not None:
