@@ -5,7 +5,7 @@ from apps.accounts.models import AuditLog
 from apps.accounts.roles import ADMIN, TRADER, role_at_least, user_role
 from apps.market.convert import ms_to_datetime
 from apps.market.models import Candle, CobFrame, Instrument
-from apps.predictions.models import ModelCheckpoint, ModelSetting, Prediction
+from apps.predictions.models import ModelSetting, Prediction
 from apps.risk.models import RiskState
 from apps.trading.models import (
     MARGIN_BPS_MAX,
@@ -62,7 +62,7 @@ def dashboard_history(*, user, symbol: str = "ETHUSDT", seconds: int = 300, time
         "decisions": [_decision(d) for d in decisions.prefetch_related("order_set").order_by("-ts_event")[:200]][::-1],
         "fills": [{"ts": _ms(f.ts_event), "side": f.order.side, "price": float(f.price), "quantity": float(f.quantity)}
                   for f in fills.order_by("-ts_event")[:200]][::-1],
-        "prediction": _prediction(Prediction.objects.filter(instrument=instrument, model_name="cnn")
+        "prediction": _prediction(Prediction.objects.filter(instrument=instrument, model_name="cnn", shadow=False)
                                   .order_by("-ts_event").first()),
         "models": _latest_models(instrument),
         "gating": latest and (latest.inputs or {}).get("gating"),
@@ -126,8 +126,8 @@ def _latest_models(instrument: Instrument) -> dict:
 
     out = {}
     for name in MODEL_NAMES:  # one indexed query each: also on SQLite (no DISTINCT ON)
-        p = (Prediction.objects.filter(instrument=instrument, model_name=name, status=Prediction.Status.PREDICTED)
-             .defer("input_package").order_by("-ts_event").first())
+        p = (Prediction.objects.filter(instrument=instrument, model_name=name, status=Prediction.Status.PREDICTED,
+                                       shadow=False).defer("input_package").order_by("-ts_event").first())
         if p is not None:
             out[name] = {"action": p.action, "confidence": p.confidence,
                          "probs": {"BUY": p.prob_buy, "SELL": p.prob_sell, "HOLD": p.prob_hold}}
@@ -157,15 +157,12 @@ def _accounts(accounts, instrument: Instrument) -> dict:
 
 
 def checkpoint_ranking(*, per_model: int = 5) -> list[dict]:
-    """Each model family's best checkpoints (``apps.predictions.selectors.checkpoint_ranked`` order):
-    [{"model", "rows": [{"rank", "version", "metric", "active", "pinned", "created_at", "load_error"}]}]."""
-    from apps.predictions.selectors import checkpoint_ranked
+    """The checkpoints panel (``apps.predictions.selectors.checkpoint_panel``: ranked by net edge per
+    trade, with state live / shadow / retired and the promotion evidence), for the page and the
+    websocket push after a training run."""
+    from apps.predictions.selectors import checkpoint_panel
 
-    names = list(ModelCheckpoint.objects.order_by("model_name").values_list("model_name", flat=True).distinct())
-    return [{"model": name, "rows": [
-        {"rank": i + 1, "version": c.version, "metric": c.validation_metric, "active": c.is_active, "pinned": c.pinned,
-         "created_at": c.created_at, "load_error": bool(c.load_error)}
-        for i, c in enumerate(checkpoint_ranked(model_name=name)[:per_model])]} for name in names]
+    return checkpoint_panel(per_model=per_model)
 
 
 def control_panel(*, user, audit: int = 30) -> dict:

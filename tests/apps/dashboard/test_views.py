@@ -81,7 +81,7 @@ def test_an_unknown_timeframe_is_refused_naming_it(client, user):
 def test_the_page_shows_the_timeframes_and_the_checkpoint_ranking(client, user):
     ModelCheckpoint.objects.create(model_name="zeta", version="v-low", path="/nowhere/low.pt", validation_metric=0.41)
     ModelCheckpoint.objects.create(model_name="zeta", version="v-high", path="/nowhere/high.pt", validation_metric=0.58,
-                                   is_active=True)
+                                   is_active=True, state=ModelCheckpoint.State.LIVE)
 
     page = client.get("/").content.decode()
 
