@@ -288,12 +288,12 @@ def _run_engine(run: BacktestRun, progress: Progress | None, input_hook: InputHo
 def _open(engine, account: TradingAccount, ts: int) -> None:
     """Open the run's account on the engine's desk at ``ts`` (no position: a fresh account)."""
     desk = engine.desk.open_account(account=account, position=PositionState(), start_ms=ts)
-    engine.books[account.pk] = desk
+    engine.desks[account.pk] = desk
 
 
 def _sample(series: dict, engine, account: TradingAccount, ts: int) -> None:
     """Equity marked at the last known mid (carried over a second without a book)."""
-    desk = engine.books.get(account.pk)
+    desk = engine.desks.get(account.pk)
     if desk is None or engine.last_mid is None:
         return
     p = desk.position

@@ -163,12 +163,6 @@ class Engine:
         """Counts of this run per instrument and per account (``Dashboard.summary``)."""
         return self.dashboard.summary(first_ts=self.first_ts, last_ts=self.last_ts, mid=self.last_mid)
 
-    @property
-    def books(self) -> dict:
-        """Deprecated name of :attr:`desks` (account id -> AccountDesk), kept until
-        ``apps.backtest.services`` reads ``desks``: "book" means an order book."""
-        return self.trading.desks
-
 
 def instruments_enabled(symbols: list[str], venue: str) -> dict[str, Instrument]:
     """symbol -> the enabled Instrument of ``venue``. Raises ValueError naming the symbols without

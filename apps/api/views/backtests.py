@@ -46,8 +46,7 @@ class BacktestViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
     @extend_schema(request=BacktestCreateSerializer, responses={201: BacktestRunSerializer})
     def create(self, request: Request, *args, **kwargs) -> Response:
         """Start a backtest: 201 with the PENDING run; 400 naming a bad field. Audited."""
-        from apps.backtest.services import BacktestError, backtest_create
-        from workers.backtest import run_backtest
+        from apps.backtest.services import BacktestError, backtest_create, backtest_enqueue
 
         body = BacktestCreateSerializer(data=request.data)
         body.is_valid(raise_exception=True)
@@ -56,7 +55,7 @@ class BacktestViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
                 run = backtest_create(user=request.user, **body.validated_data)
                 audit_record(user=request.user, action="backtest.start", target=run, payload=body.validated_data,
                              request=request)
-                transaction.on_commit(lambda: run_backtest.delay(run.pk))
+                transaction.on_commit(lambda: backtest_enqueue(run=run))
         except BacktestError as exc:
             field, _, message = str(exc).partition(":")
             raise ValidationError({field if message else "non_field_errors": [message.strip() or str(exc)]}) from exc

@@ -49,7 +49,7 @@ def test_everyone_reads_all_annotations_but_changes_only_their_own(as_viewer, as
 def test_a_trader_starts_a_backtest_which_is_enqueued_after_commit(as_trader, trader, django_capture_on_commit_callbacks,
                                                                    monkeypatch):
     enqueued = []
-    monkeypatch.setattr("workers.backtest.run_backtest.delay", enqueued.append)
+    monkeypatch.setattr("apps.backtest.services.backtest_enqueue", lambda run: enqueued.append(run.pk))
     with django_capture_on_commit_callbacks(execute=True):
         response = as_trader.post("/api/v1/backtests/", {"source": "candles", "name": "api run",
                                                          "start": "2024-08-08T23:00:00Z", "end": "2024-08-09T01:00:00Z"},
