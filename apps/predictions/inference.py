@@ -240,18 +240,34 @@ def worker_models() -> dict[str, tuple]:
 
 
 def outputs_to_wire(outputs: dict[str, ModelOutput]) -> dict[str, dict]:
-    """ModelOutputs as JSON-safe dicts for a Celery message (probs in ACTIONS order, hidden kept)."""
+    """ModelOutputs as JSON-safe dicts for a Celery message (probs in ACTIONS order, hidden and the
+    metadata kept: the desk reads ``edge_bps`` from it, the next model its ``ts``)."""
     return {
         name: {"version": o.model_version, "probs": [o.probs[a] for a in ACTIONS],
-               "predicted_returns": dict(o.predicted_returns), "hidden": [float(v) for v in o.hidden]}
+               "predicted_returns": dict(o.predicted_returns), "hidden": [float(v) for v in o.hidden],
+               "metadata": _json_safe(o.metadata)}
         for name, o in outputs.items()
     }
+
+
+def _json_safe(value):
+    """``value`` with numpy scalars and arrays turned into Python numbers and lists."""
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
 
 
 def outputs_from_wire(data: dict[str, dict]) -> dict[str, ModelOutput]:
     """Inverse of outputs_to_wire; raises ValueError on probabilities that are not a distribution."""
     return {
         name: ModelOutput.from_probs(model_name=name, model_version=d["version"], probs=np.asarray(d["probs"]),
-                                     predicted_returns=d.get("predicted_returns"), hidden=np.asarray(d.get("hidden", [])))
+                                     predicted_returns=d.get("predicted_returns"), hidden=np.asarray(d.get("hidden", [])),
+                                     metadata=d.get("metadata") or {})
         for name, d in data.items()
     }
