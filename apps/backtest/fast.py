@@ -252,6 +252,9 @@ class FastRun:
             timeline.record(second.ts)
         rings = engine.market.rings[self.symbol]
         tick.slow = {name: rings[tf].window(last_closed_open_time(second.ts, tf), WINDOW) for name, tf in _SLOW.items()}
+        reference_1m = engine.market.rings[engine.reference.symbol].get("1m")
+        if reference_1m is not None:  # as InputBuilder.build: the optional BTC 1m component
+            tick.slow["reference_1m"] = reference_1m.window(last_closed_open_time(second.ts, "1m"), WINDOW)
         return tick
 
     def chunk_inputs(self, ticks: list[Tick]) -> None:
@@ -270,6 +273,8 @@ class FastRun:
                     components[name], present[name] = tick.slow[name]
                 else:
                     components[name], present[name] = timelines[name].window(tick.ts, WINDOW)
+            if "reference_1m" in tick.slow:
+                components["reference_1m"], present["reference_1m"] = tick.slow["reference_1m"]
             inputs = BaseDataInput(symbol=self.symbol, reference_symbol=reference, ts=tick.ts, components=components,
                                    present=present)
             inputs.validate()
@@ -280,11 +285,11 @@ class FastRun:
 
     def _set_inputs(self, tick: Tick, inputs: BaseDataInput) -> None:
         """Attach the input, its completeness (counted) and gate to ``tick``."""
-        from apps.predictions.inference import _gate_reason
+        from apps.predictions.inference import gate_reason
 
         completeness = self.engine.input_builder.completeness(inputs)
         tick.inputs, tick.completeness = inputs, completeness
-        tick.gate = _gate_reason(completeness, settings.GOGO_MIN_COMPLETENESS)
+        tick.gate = gate_reason(completeness, settings.GOGO_MIN_COMPLETENESS)
         tick.conditions = dataclasses.replace(tick.conditions, completeness=completeness["overall"])
 
     def infer(self, ticks: list[Tick]) -> dict[str, list]:

@@ -77,7 +77,7 @@ def inference_run(*, instrument: Instrument, inputs: BaseDataInput, models: dict
     """
     result = InferenceResult()
     completeness = inputs.completeness()
-    gate = _gate_reason(completeness, min_completeness)
+    gate = gate_reason(completeness, min_completeness)
     packages: dict[tuple, bytes] = {}
     items = []
     for name in cascade_order(models):  # cnn -> transformer -> dqn: each reads those before (ml.models.live)
@@ -174,7 +174,7 @@ def _schedule_outcomes(instrument_id: int, ts_ms: int) -> None:
     transaction.on_commit(lambda: outcome_schedule(instrument_id=instrument_id, ts_event_ms=ts_ms))
 
 
-def _gate_reason(completeness: dict[str, float], minimum: float | None) -> str:
+def gate_reason(completeness: dict[str, float], minimum: float | None) -> str:
     if minimum is None or completeness["overall"] >= minimum:
         return ""
     low = ", ".join(f"{k} {v:.2f}" for k, v in completeness.items() if k != "overall" and v < 1.0)
@@ -208,11 +208,15 @@ def inference_input_from_db(*, instrument: Instrument, reference: Instrument, ts
         rings[timeframe] = ring
     reference_ring = CandleRing("1s", capacity=WINDOW)
     reference_ring.extend(market_selectors.candle_list(instrument=reference, timeframe="1s", end=end, limit=WINDOW))
+    reference_1m = CandleRing("1m", capacity=WINDOW)
+    reference_1m.extend(market_selectors.candle_list(instrument=reference, timeframe="1m",
+                                                     end=ms_to_datetime(ts_ms + 1000 - 60_000 + 1), limit=WINDOW))
     frame_ring = FrameRing(capacity=WINDOW, n_buckets=instrument.bucket_count)
     rows = market_selectors.cob_frame_list(instrument=instrument, start=end - timedelta(seconds=WINDOW), end=end)
     frame_ring.extend(market_selectors.cob_frame_event(instrument.symbol, r) for r in rows)
     return build_base_data_input(ts=ts_ms, symbol=instrument.symbol, reference_symbol=reference.symbol, rings=rings,
-                                 reference_ring=reference_ring, frame_ring=frame_ring, last_outputs=last_outputs)
+                                 reference_ring=reference_ring, frame_ring=frame_ring, last_outputs=last_outputs,
+                                 reference_1m_ring=reference_1m)
 
 
 _WORKER_MODELS: dict[str, tuple] = {}

@@ -36,7 +36,7 @@ class InputBuilder:
         inputs = build_base_data_input(
             ts=ts, symbol=symbol, reference_symbol=reference, rings=self.market.rings[symbol],
             reference_ring=self.market.rings[reference]["1s"], frame_ring=self.market.frame_rings[symbol],
-            derived=derived, **extra)
+            derived=derived, reference_1m_ring=self.market.rings[reference].get("1m"), **extra)
         return self.hook(inputs) if self.hook is not None else inputs
 
     def completeness(self, inputs: BaseDataInput) -> dict[str, float]:
