@@ -136,7 +136,11 @@ def fit_calibration(val_logits: np.ndarray, val_labels: np.ndarray, *, prior: np
     skill = None
     if best[2] < 1.0:
         p_best = best[2] * prior[None, :] + (1 - best[2]) * softmax(z / best[1])
-        gain = (-np.log(np.clip(prior[y], 1e-12, None))) - (-np.log(np.clip(p_best[np.arange(len(y)), y], 1e-12, None)))
+        # the reference is the better constant forecast on validation (the prior or the uniform
+        # distribution): beating the prior only by being flat (a high T) is no information
+        uniform_loss = float(np.log(3.0))
+        constant = prior[y] if prior_loss <= uniform_loss else np.full(len(y), 1.0 / 3.0)
+        gain = (-np.log(np.clip(constant, 1e-12, None))) - (-np.log(np.clip(p_best[np.arange(len(y)), y], 1e-12, None)))
         skill = mean_summary(gain, block=max(1, min(block, len(gain) // 4)), n_boot=1000)
         half = len(gain) // 2
         skill["halves"] = [float(gain[:half].mean()), float(gain[half:].mean())] if half else []
