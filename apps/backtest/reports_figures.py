@@ -113,10 +113,14 @@ def confusion_figure(wf: dict, s: dict) -> go.Figure:
 
 def importance_figure(wf: dict, s: dict) -> go.Figure:
     """Permutation importance per input group (the loss increase when the group is shuffled), one
-    bar series per model."""
+    bar series per model: the network's own (raw) log-loss where the report has it (a model
+    calibrated to the prior has 0 calibrated importance everywhere), else the flat older shape."""
     fig = go.Figure()
     for a in reports.agents(wf, s):
-        imp = {k: v for k, v in (a.figures.get("importance") or {}).items() if v is not None}
+        found = a.figures.get("importance") or {}
+        if "raw" in found or "calibrated" in found:
+            found = found.get("raw") or {}
+        imp = {k: v for k, v in found.items() if v is not None}
         if a.kind == BASELINE or not imp:
             continue
         groups = sorted(imp)

@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 
 from ml.evaluation import policy
-from ml.evaluation.calibration import Calibration, class_net_returns, dqn_logits, fit_calibration
+from ml.evaluation.calibration import Calibration, class_net_returns, dqn_logits, fit_calibration, softmax
 from ml.evaluation.costs import CostModel
 from ml.evaluation.stats import (
     accuracy_vs_majority,
@@ -328,9 +328,12 @@ def forecast_report(probs: np.ndarray, samples: SampleSet, p: WalkForwardParams,
     }
 
 
-def permutation_importance(fitted: _Fitted, p: WalkForwardParams) -> dict[str, float | None]:
-    """Increase in calibrated trade-horizon log-loss when one input group's rows are shuffled across
-    test samples (values and mask together; Breiman 2001). None for a group absent from the test."""
+def permutation_importance(fitted: _Fitted, p: WalkForwardParams) -> dict[str, dict[str, dict[str, float | None]]]:
+    """Increase in trade-horizon log-loss when one input group's rows are shuffled across test
+    samples (values and mask together; Breiman 2001): {"calibrated": group -> increase of the
+    calibrated forecast's log-loss (0 for a model calibrated to the prior), "raw": group -> increase
+    of the network's own softmax log-loss (what the network reads)}. None for a group absent from
+    the test data."""
     test = fitted.sets["test"]
     rng = np.random.default_rng(p.seed)
     n = len(test)
@@ -339,17 +342,21 @@ def permutation_importance(fitted: _Fitted, p: WalkForwardParams) -> dict[str, f
     y = net_labels(s.returns[p.trade_horizon_min], p.cost_bps)
     ok = y >= 0
     if not ok.any():
-        return {}
-    base = log_loss(_outputs(fitted.model, fitted.calibration, s)["probs"][ok], y[ok])
-    out: dict[str, float | None] = {}
+        return {"calibrated": {}, "raw": {}}
+
+    def losses(out: dict[str, np.ndarray]) -> tuple[float, float]:
+        return log_loss(out["probs"][ok], y[ok]), log_loss(softmax(out["trade_logits"][ok]), y[ok])
+
+    base_cal, base_raw = losses(_outputs(fitted.model, fitted.calibration, s))
+    cal: dict[str, float | None] = {}
+    raw: dict[str, float | None] = {}
     for g in fitted.model.names:
         if g in INPUT_GROUPS and not s.mask[g].any():
-            out[g] = None
+            cal[g] = raw[g] = None
             continue
-        perm = {g: rng.permutation(len(s))}
-        probs = _outputs(fitted.model, fitted.calibration, s, permute=perm)["probs"]
-        out[g] = round(log_loss(probs[ok], y[ok]) - base, 6)
-    return out
+        c, r = losses(_outputs(fitted.model, fitted.calibration, s, permute={g: rng.permutation(len(s))}))
+        cal[g], raw[g] = round(c - base_cal, 6), round(r - base_raw, 6)
+    return {"calibrated": cal, "raw": raw}
 
 
 def _past_returns(samples: SampleSet, all_close: pd.Series, minutes: int) -> np.ndarray:

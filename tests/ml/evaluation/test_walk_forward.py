@@ -81,6 +81,9 @@ def test_calibrated_models_are_never_worse_than_the_prior_on_validation_and_trad
 
 
 def test_permutation_importance_names_absent_groups_and_scores_present_ones(report):
-    imp = report["folds"][0]["models"]["cnn"]["importance"]
-    assert imp["cob_levels"] is None and imp["eth_1s"] is None  # no COB or 1 s data in candle history
-    assert isinstance(imp["eth_1m"], float) and isinstance(imp["btc_1m"], float)
+    for kind in ("calibrated", "raw"):
+        imp = report["folds"][0]["models"]["cnn"]["importance"][kind]
+        assert imp["cob_levels"] is None and imp["eth_1s"] is None  # no COB or 1 s data in candle history
+        assert isinstance(imp["eth_1m"], float) and isinstance(imp["btc_1m"], float)
+    raw = report["folds"][0]["models"]["cnn"]["importance"]["raw"]
+    assert any(v for v in raw.values() if v is not None)  # the network reads its inputs
