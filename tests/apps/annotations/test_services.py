@@ -103,7 +103,7 @@ def test_an_annotation_becomes_a_training_case_with_the_input_at_its_entry(users
     assert cases.counts() == {"scored": 0, "annotation": 2, "paper": 0}
     assert cases.target.tolist() == [0, 1]  # long -> BUY, short -> SELL
     assert cases.times[0] == int(ENTRY.timestamp()) * 1000 - 1000  # the second closed at the entry
-    assert cases.arrays["primary_1m"].shape == (2, 300, 5) and cases.arrays["present_primary_1h"].all()
+    assert cases.arrays["eth_1m"].shape == (2, 60, 5) and cases.arrays["mask_eth_1h"].all()  # the model's groups
     assert cases.rewards[1, 1] == pytest.approx(1e4 * (1 - 2590 / 2600.5) - 20, rel=1e-4)
 
 
