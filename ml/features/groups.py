@@ -205,7 +205,7 @@ def sample_set_from_inputs(items: list[BaseDataInput], close: np.ndarray | None 
 
 
 @dataclass
-class _Grid:
+class CandleGrid:
     """One timeframe of a symbol on a regular grid: gap-filled float32 rows (G, 5), presence (G,)
     and the exact float64 closes (NaN where missing)."""
 
@@ -216,7 +216,7 @@ class _Grid:
     close: np.ndarray
 
     @classmethod
-    def from_frame(cls, df: pd.DataFrame, timeframe: str) -> _Grid:
+    def from_frame(cls, df: pd.DataFrame, timeframe: str) -> CandleGrid:
         period = TIMEFRAME_MS[timeframe]
         times = df["open_time"].to_numpy(dtype=np.int64)
         if len(times) == 0 or (times % period).any():
@@ -230,13 +230,20 @@ class _Grid:
         close[pos] = df["close"].to_numpy(dtype=np.float64)
         return cls(int(times[0]), period, fill_missing_candles(rows, present), present, close)
 
+    def pos(self, open_time: np.ndarray) -> np.ndarray:
+        """Grid row of each open time (unchecked: may fall outside the grid)."""
+        return (open_time - self.start) // self.period
+
+    def __len__(self) -> int:
+        return len(self.present)
+
     def positions(self, open_times: np.ndarray) -> np.ndarray:
         """Grid row of each open time; -1 where outside the grid."""
         pos = (open_times - self.start) // self.period
         return np.where((pos >= 0) & (pos < len(self.present)), pos, -1)
 
 
-def _windows_with_derived(grid: _Grid, end_pos: np.ndarray, rows: int, chunk: int = 2048
+def _windows_with_derived(grid: CandleGrid, end_pos: np.ndarray, rows: int, chunk: int = 2048
                           ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """For each distinct end position (>= WINDOW - 1): the normalized last ``rows`` rows
     (U, rows, 5), the newest indicator row (U, 9) and normalized pivots (U, 20) of the 300-row
@@ -286,7 +293,7 @@ def history_samples(primary: dict[str, pd.DataFrame], reference: dict[str, pd.Da
     if "1m" not in primary:
         raise ValueError("history_samples needs the primary 1m candles")
     minute = TIMEFRAME_MS["1m"]
-    m = _Grid.from_frame(primary["1m"], "1m")
+    m = CandleGrid.from_frame(primary["1m"], "1m")
     t = m.start + minute * np.arange(len(m.present), dtype=np.int64)
     t = t[(t >= start_ms) & (t + minute <= end_ms) & ((t - m.start) // minute % stride_min == 0)]
     pos = m.positions(t)
@@ -300,7 +307,7 @@ def history_samples(primary: dict[str, pd.DataFrame], reference: dict[str, pd.Da
     index: dict[str, np.ndarray] = {}
     mask: dict[str, np.ndarray] = {}
 
-    def candle_groups(grid: _Grid, positions: np.ndarray, seq_group: str, rows: int,
+    def candle_groups(grid: CandleGrid, positions: np.ndarray, seq_group: str, rows: int,
                       tf: str | None) -> None:
         ok = positions >= WINDOW - 1
         uniq, inv = np.unique(np.where(ok, positions, WINDOW - 1), return_inverse=True)
@@ -317,14 +324,14 @@ def history_samples(primary: dict[str, pd.DataFrame], reference: dict[str, pd.Da
     for tf in ("1h", "1d"):
         group = f"eth_{tf}"
         if tf in primary:
-            g = _Grid.from_frame(primary[tf], tf)
+            g = CandleGrid.from_frame(primary[tf], tf)
             last_open = (t + minute) // g.period * g.period - g.period  # closed by t + 1 min
             candle_groups(g, g.positions(last_open), group, SEQUENCE_GROUPS[group][1], tf)
         else:
             for name in (group, f"ind_{tf}", f"piv_{tf}"):
                 values[name], index[name], mask[name] = _missing(n, name)
     if reference is not None and "1m" in reference:
-        g = _Grid.from_frame(reference["1m"], "1m")
+        g = CandleGrid.from_frame(reference["1m"], "1m")
         p = g.positions(t)
         candle_groups(g, p, "btc_1m", SEQUENCE_GROUPS["btc_1m"][1], None)
         mask["btc_1m"] &= np.where(p >= 0, g.present[np.maximum(p, 0)], False)

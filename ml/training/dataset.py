@@ -26,8 +26,9 @@ import torch
 from numpy.lib.stride_tricks import sliding_window_view
 
 from ml.features.base_input import WINDOW
+from ml.features.groups import CandleGrid
 from ml.features.normalize import normalize_candles
-from ml.features.rings import TIMEFRAME_MS, fill_missing_candles
+from ml.features.rings import TIMEFRAME_MS
 from ml.models.output import ACTIONS
 
 logger = logging.getLogger(__name__)
@@ -88,39 +89,6 @@ class CandleDataset:
             horizon_min=self.horizon_min, threshold=self.threshold)
 
 
-@dataclass
-class _Grid:
-    """One timeframe on a regular grid: gap-filled float32 rows (G, 5) as the rings store them,
-    presence (G,), and the exact float64 closes (G,) (NaN where missing) for labels."""
-
-    start: int
-    period: int
-    rows: np.ndarray
-    present: np.ndarray
-    close: np.ndarray
-
-    @classmethod
-    def from_frame(cls, df: pd.DataFrame, timeframe: str) -> _Grid:
-        period = TIMEFRAME_MS[timeframe]
-        times = df["open_time"].to_numpy(dtype=np.int64)
-        if len(times) == 0 or (times % period).any():
-            raise ValueError(f"{timeframe} history is empty or off the {period} ms grid")
-        pos = (times - times[0]) // period
-        present = np.zeros(int(pos[-1]) + 1, dtype=bool)
-        present[pos] = True
-        rows = np.zeros((len(present), 5), dtype=np.float32)
-        rows[pos] = df[["open", "high", "low", "close", "volume"]].to_numpy(dtype=np.float32)
-        close = np.full(len(present), np.nan)
-        close[pos] = df["close"].to_numpy(dtype=np.float64)
-        return cls(int(times[0]), period, fill_missing_candles(rows, present), present, close)
-
-    def pos(self, open_time: np.ndarray) -> np.ndarray:
-        return (open_time - self.start) // self.period
-
-    def __len__(self) -> int:
-        return len(self.present)
-
-
 def make_dataset(history: dict[str, pd.DataFrame], *, start_ms: int, end_ms: int,
                  horizon_min: int = 5, fee: float = TAKER_FEE, threshold: float | None = None,
                  components: tuple[str, ...] = tuple(HISTORY_COMPONENTS),
@@ -146,7 +114,7 @@ def make_dataset(history: dict[str, pd.DataFrame], *, start_ms: int, end_ms: int
         raise ValueError(f"no history to train components {unsupported}; "
                          f"supported: {list(HISTORY_COMPONENTS)}")
     threshold = 2.0 * fee if threshold is None else threshold
-    grids = {tf: _Grid.from_frame(history[tf], tf)
+    grids = {tf: CandleGrid.from_frame(history[tf], tf)
              for tf in {"1m", *(HISTORY_COMPONENTS[c] for c in components)}}
     m = grids["1m"]
     t = m.start + MINUTE_MS * np.arange(len(m), dtype=np.int64)  # (G,) candidate open times
