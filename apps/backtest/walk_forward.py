@@ -111,6 +111,32 @@ def trials_on_span(start_ms: int, end_ms: int) -> int:
     return n
 
 
+def live_checkpoints() -> tuple[dict, dict] | None:
+    """The live checkpoints as the walk-forward's ``live`` baseline: (name -> (model, calibration,
+    upstream names), name -> (data start ms, data end ms)); None when no live checkpoint loads.
+    Never trains."""
+    from apps.predictions.models import ModelCheckpoint
+    from apps.predictions.services import model_load_live
+    from ml.models.live import serving_of
+
+    models, ranges = {}, {}
+    for name in ModelCheckpoint.objects.filter(is_active=True).values_list("model_name", flat=True).distinct():
+        try:
+            model, checkpoint = model_load_live(model_name=name, train_if_missing=False)
+            serving = serving_of(model)
+        except (LookupError, ValueError) as exc:
+            logger.warning("walk-forward: live %s checkpoint not usable as a baseline: %s", name, exc)
+            continue
+        models[name] = (model, serving.calibration, serving.upstream)
+        lo = datetime_to_ms(checkpoint.data_start) if checkpoint.data_start else 0
+        hi = datetime_to_ms(checkpoint.data_end) if checkpoint.data_end else 2**62
+        ranges[name] = (lo, hi)
+    if any(u not in models for _, _, ups in models.values() for u in ups):
+        logger.warning("walk-forward: the live cascade is incomplete (%s); no live baseline", sorted(models))
+        return None
+    return (models, ranges) if models else None
+
+
 def walk_forward_execute(run: BacktestRun, progress: Callable[[float, str], None] | None = None) -> None:
     """Run the walk-forward of ``run`` (module docstring) and store it FINISHED.
 
@@ -141,14 +167,15 @@ def walk_forward_execute(run: BacktestRun, progress: Callable[[float, str], None
     if p["search_trials"]:
         from ml.evaluation.search import search as optuna_search
 
-        search = optuna_search(eth, btc, params, n_trials=p["search_trials"], seed=p["seed"], progress=report)
+        search = optuna_search(eth, btc, params, n_trials=p["search_trials"], seed=p["seed"], progress=report,
+                               live=live_checkpoints())
         result = search.pop("best_report")
         path = preset_path()
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(search["preset"], indent=1, default=str))
         redeflate(result, trials_on_span(start_ms, end_ms) + search["n_trials"])
     else:
-        result = run_walk_forward(eth, btc, params, progress=report)
+        result = run_walk_forward(eth, btc, params, progress=report, live=live_checkpoints())
     result["params"].update(start_ms=start_ms, end_ms=end_ms, request=p)
     result["coverage"] = coverage
     hashed = [{name: {k: perf.get(k) for k in HASHED}

@@ -47,12 +47,13 @@ def _suggest(trial: optuna.Trial) -> dict:
 
 def search(primary: dict[str, pd.DataFrame], reference: dict[str, pd.DataFrame] | None, base: WalkForwardParams,
            *, n_trials: int, seed: int = 0, timeout_s: float | None = None, samples: SampleSet | None = None,
-           progress: Progress | None = None) -> dict:
+           progress: Progress | None = None, live: tuple[dict, dict] | None = None) -> dict:
     """Run ``n_trials`` walk-forwards with parameters drawn from ``SPACE`` (module docstring).
 
     Args:
         base: the fixed parameters (span, folds, models, costs); searched fields override it.
         timeout_s: stop starting new trials after this many seconds (Optuna's study timeout).
+        live: the live checkpoints baseline (``run_walk_forward``).
 
     Returns:
         {"trials": [{"number", "params", "objective", "orchestrator_trades", "orchestrator_net_pnl_bps",
@@ -75,7 +76,7 @@ def search(primary: dict[str, pd.DataFrame], reference: dict[str, pd.DataFrame] 
         t0 = time.perf_counter()
         chosen = _suggest(trial)
         params = params_with(base, **chosen, trials=trial.number + 1)
-        report = run_walk_forward(primary, reference, params, samples=samples)
+        report = run_walk_forward(primary, reference, params, samples=samples, live=live)
         orch = report["total"]["orchestrator"]
         value = float(orch["net_pnl_bps_per_day"] or 0.0)
         reports[trial.number] = report

@@ -359,6 +359,26 @@ def permutation_importance(fitted: _Fitted, p: WalkForwardParams) -> dict[str, d
     return {"calibrated": cal, "raw": raw}
 
 
+def live_edges(live: dict[str, tuple[MarketModel, Calibration, tuple[str, ...]]], samples: SampleSet) -> np.ndarray:
+    """The live checkpoints' mean calibrated edge (N, 2) bps of [BUY, SELL] over ``samples``: each
+    served model (model, calibration, upstream names) run in cascade order, its ``upstream`` group
+    the calibrated [probs, edge / 100] of the models it names and the DQN's ``cnn_hidden`` the CNN's
+    hidden state, as live. Raises KeyError when a model's upstream model is not in ``live``."""
+    outs: dict[str, dict[str, np.ndarray]] = {}
+    edges = []
+    for name in [n for n in CASCADE if n in live] + [n for n in live if n not in CASCADE]:
+        model, cal, upstream = live[name]
+        extra = {}
+        if "upstream" in model.config.extra_groups:
+            extra["upstream"] = np.concatenate([np.concatenate([outs[u]["probs"], outs[u]["edge"] / 100.0], axis=1)
+                                                for u in upstream], axis=1).astype(np.float32)
+        if "cnn_hidden" in model.config.extra_groups:
+            extra["cnn_hidden"] = outs["cnn"]["hidden"].astype(np.float32)
+        outs[name] = _outputs(model, cal, samples.with_extra(**extra) if extra else samples)
+        edges.append(outs[name]["edge"])
+    return np.mean(edges, axis=0)
+
+
 def _past_returns(samples: SampleSet, all_close: pd.Series, minutes: int) -> np.ndarray:
     """Return over the ``minutes`` before each sample (its own close vs the close ``minutes`` earlier)."""
     then = samples.times - minutes * MINUTE_MS
@@ -367,7 +387,7 @@ def _past_returns(samples: SampleSet, all_close: pd.Series, minutes: int) -> np.
 
 
 def _evaluate_fold(k: int, p: WalkForwardParams, samples: SampleSet, windows, close_by_time: pd.Series,
-                   progress: Progress | None) -> tuple[dict, dict]:
+                   progress: Progress | None, live: tuple[dict, dict] | None = None) -> tuple[dict, dict]:
     tr, va, te = split_indices(samples.times, windows, k, p)
     splits = {"train": samples.subset(tr), "validation": samples.subset(va), "test": samples.subset(te)}
     base, span = (k - 1) / p.folds, 1.0 / p.folds
@@ -429,6 +449,18 @@ def _evaluate_fold(k: int, p: WalkForwardParams, samples: SampleSet, windows, cl
     hold = policy.Trades.build([], [], test.times, r_test, cost, h, [])
     fold["baselines"] = {"always_hold": _lite(hold, days, p.costs), "buy_and_hold": _lite(bh, days, p.costs),
                          "momentum": _lite(mom, days, p.costs), "random": _lite(rnd, days, p.costs)}
+    pool_baselines = {"always_hold": hold, "buy_and_hold": bh, "momentum": mom, "random": rnd}
+    if live is not None:
+        models, data_ranges = live
+        live_trades = policy.edge_rule(test.times, live_edges(models, test), r_test, cost_bps=cost,
+                                       margin_bps=p.margin_bps, hold_min=h, end_ms=test_hi, long_only=p.long_only)
+        overlap = [n for n, (lo, hi) in data_ranges.items() if lo < test_hi and hi > test_lo]
+        fold["baselines"]["live_checkpoint"] = {
+            **_lite(live_trades, days, p.costs), "models": sorted(models),
+            "in_sample": bool(overlap),
+            "note": (f"in sample: {', '.join(overlap)} trained on data overlapping this test window" if overlap
+                     else "out of sample: trained before this test window")}
+        pool_baselines["live_checkpoint"] = live_trades
     bh_bps = float(bh.net_bps.sum()) if len(bh) else 0.0
     for perf in (*fold["models"].values(), orch):
         perf["buy_and_hold_bps"] = round(bh_bps, 3)
@@ -437,7 +469,7 @@ def _evaluate_fold(k: int, p: WalkForwardParams, samples: SampleSet, windows, cl
     fold["hit_rate_p_value"] = orch["hit_rate_p_value"]
     fold["costs_bps"] = orch["costs_bps"]
     raw_pool.update(orchestrator={"trades": o_trades, "probs": mix_probs, "test": test}, prior=prior,
-                    baselines={"always_hold": hold, "buy_and_hold": bh, "momentum": mom, "random": rnd})
+                    baselines=pool_baselines)
     return fold, raw_pool
 
 
@@ -477,7 +509,7 @@ def _total(p: WalkForwardParams, pools: list[dict]) -> dict:
         models[name] = pooled([x["models"][name] for x in pools], (h,))
     orch = pooled([x["orchestrator"] for x in pools], (h,))
     baselines = {b: _lite(_concat([x["baselines"][b] for x in pools]), days, p.costs)
-                 for b in ("always_hold", "buy_and_hold", "momentum", "random")}
+                 for b in pools[0]["baselines"]} if pools else {}
     bh = baselines["buy_and_hold"]["net_pnl_bps"]
     for perf in (*models.values(), orch):
         perf["buy_and_hold_bps"] = bh
@@ -489,13 +521,16 @@ def _total(p: WalkForwardParams, pools: list[dict]) -> dict:
 
 def run_walk_forward(primary: dict[str, pd.DataFrame], reference: dict[str, pd.DataFrame] | None,
                      params: WalkForwardParams, *, progress: Progress | None = None,
-                     samples: SampleSet | None = None) -> dict:
+                     samples: SampleSet | None = None, live: tuple[dict, dict] | None = None) -> dict:
     """Run the purged walk-forward (module docstring) and return the report dict.
 
     Args:
         primary, reference: candle frames per timeframe (ml.data.history.load_history).
         samples: prebuilt samples of the span (else built from the frames).
         progress: called with (fraction in [0, 1], message).
+        live: the live checkpoints as a baseline: (name -> (model, calibration, upstream names),
+            name -> (start_ms, end_ms) of its training data); each fold reports their decisions
+            under ``baselines["live_checkpoint"]``, marked in sample where the data overlap.
 
     Raises:
         ValueError: bad parameters, or a fold without training or test samples.
@@ -511,7 +546,7 @@ def run_walk_forward(primary: dict[str, pd.DataFrame], reference: dict[str, pd.D
     close_by_time = pd.Series(minute["close"].to_numpy(), index=minute["open_time"].to_numpy() + MINUTE_MS - 1000)
     folds, pools = [], []
     for k in range(1, params.folds + 1):
-        fold, pool = _evaluate_fold(k, params, samples, windows, close_by_time, progress)
+        fold, pool = _evaluate_fold(k, params, samples, windows, close_by_time, progress, live)
         folds.append(fold)
         pools.append(pool)
         logger.info("walk-forward fold %d/%d: orchestrator %d trades, %.1f bps", k, params.folds,

@@ -43,14 +43,19 @@ def report(candles_2025):
     eth, btc = candles_2025
     p = WalkForwardParams(start_ms=START, end_ms=START + 2 * DAY, folds=2, epochs=1, max_train=1500,
                           importance_samples=200)
-    return run_walk_forward(eth, btc, p)
+    from ml.models.live import serving_of, untrained
+
+    served = {name: untrained(name) for name in ("cnn", "transformer", "dqn")}
+    live = ({n: (m, serving_of(m).calibration, serving_of(m).upstream) for n, m in served.items()},
+            {n: (START, START + DAY) for n in served})  # "trained" on the first day: in sample for fold 1
+    return run_walk_forward(eth, btc, p, live=live)
 
 
 def test_the_report_has_every_model_orchestrator_and_baseline_per_fold_and_in_total(report):
     assert len(report["folds"]) == 2
     for scope in (*report["folds"], report["total"]):
         assert set(scope["models"]) == {"cnn", "transformer", "dqn"}
-        assert set(scope["baselines"]) == {"always_hold", "buy_and_hold", "momentum", "random"}
+        assert set(scope["baselines"]) == {"always_hold", "buy_and_hold", "momentum", "random", "live_checkpoint"}
         for perf in (*scope["models"].values(), scope["orchestrator"]):
             assert perf["hold_pnl_bps"] == 0.0 and perf["log_loss"] is not None
             assert {"trades", "net_pnl_bps", "gross_edge_bps_per_trade", "buy_and_hold_bps", "prior_log_loss"} <= set(perf)
@@ -87,3 +92,12 @@ def test_permutation_importance_names_absent_groups_and_scores_present_ones(repo
         assert isinstance(imp["eth_1m"], float) and isinstance(imp["btc_1m"], float)
     raw = report["folds"][0]["models"]["cnn"]["importance"]["raw"]
     assert any(v for v in raw.values() if v is not None)  # the network reads its inputs
+
+
+def test_the_live_checkpoints_are_a_baseline_marked_in_sample_where_their_data_overlap(report):
+    first, second = (f["baselines"]["live_checkpoint"] for f in report["folds"])
+    assert first["models"] == ["cnn", "dqn", "transformer"]
+    assert first["in_sample"] is True and "in sample" in first["note"]  # fold 1 tests hours 16-32
+    assert second["in_sample"] is False and "out of sample" in second["note"]
+    for b in (first, second):
+        assert b["costs_bps"]["fees"] == pytest.approx(20.0 * b["trades"])  # taker fee both ways per trade
