@@ -24,7 +24,9 @@ def test_the_command_ends_with_one_json_object_and_stores_the_run(tmp_path):
     total = report["total"]
     assert {"models", "orchestrator", "baselines", "deflated_sharpe", "hit_rate_p_value", "costs_bps"} <= set(total)
     rows = path.read_text().strip().split("\n")
-    assert rows[0].startswith("fold,start,end,days,who") and len(rows) == 1 + 2 * (1 + 1 + 4)
+    per_fold = [len(f["models"]) + 1 + len(f["baselines"]) for f in report["folds"]]
+    assert rows[0].startswith("fold,start,end,days,who") and len(rows) == 1 + sum(per_fold)
+    assert "live_checkpoint" in report["folds"][0]["baselines"]  # the session's bootstrapped checkpoints
     assert trials_on_span(report["params"]["start_ms"], report["params"]["end_ms"]) == 1
 
 
