@@ -315,8 +315,9 @@ def forecast_report(probs: np.ndarray, samples: SampleSet, p: WalkForwardParams,
     for k, h in enumerate(horizons):
         yh = net_labels(samples.returns[h], p.cost_bps)
         okh = yh >= 0
-        if raw_logits is None:
-            acc[f"{h}m"] = None
+        if raw_logits is None:  # a mixture: its calibrated forecast exists at the trade horizon only
+            acc[f"{h}m"] = (accuracy_vs_majority(yh[okh], probs[okh].argmax(axis=1))
+                            if h == p.trade_horizon_min and okh.any() else None)
             continue
         pred = raw_logits[:, k].argmax(axis=1) if raw_logits.ndim == 3 else raw_logits.argmax(axis=1)
         acc[f"{h}m"] = accuracy_vs_majority(yh[okh], pred[okh]) if okh.any() else None

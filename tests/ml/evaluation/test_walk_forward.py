@@ -62,6 +62,7 @@ def test_the_report_has_every_model_orchestrator_and_baseline_per_fold_and_in_to
     fold = report["folds"][0]
     assert {"deflated_sharpe", "hit_rate_p_value", "costs_bps", "days"} <= set(fold)
     assert set(fold["models"]["cnn"]["accuracy"]) == {"1m", "5m", "15m", "60m"}
+    assert fold["orchestrator"]["accuracy"]["60m"]["majority_rate"] >= 1 / 3  # the mixture's trade horizon
     acc = fold["models"]["cnn"]["accuracy"]["60m"]
     assert 0.0 <= acc["accuracy"] <= 1.0 and 1 / 3 <= acc["majority_rate"] <= 1.0
 
