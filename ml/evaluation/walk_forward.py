@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 
 from ml.evaluation import policy
-from ml.evaluation.calibration import Calibration, class_net_returns, dqn_logits, fit_calibration, softmax
+from ml.evaluation.calibration import Calibration, softmax
 from ml.evaluation.costs import CostModel
 from ml.evaluation.stats import (
     accuracy_vs_majority,
@@ -50,14 +50,14 @@ from ml.evaluation.stats import (
     reliability_curve,
 )
 from ml.features.groups import INPUT_GROUPS, SampleSet, history_samples
+from ml.models.live import CASCADE
 from ml.models.market import HORIZONS_MIN, MarketConfig, MarketModel
-from ml.training.market_train import fit, label_matrix, net_labels, net_rewards, predict_raw
+from ml.training.market_train import calibrate, fit, net_labels, predict_raw, trade_logits
 
 logger = logging.getLogger(__name__)
 
 MINUTE_MS = 60_000
 DAY_MS = 86_400_000
-CASCADE = ("cnn", "transformer", "dqn")
 MAX_EQUITY_POINTS = 500
 MAX_TRADES_TABLE = 200
 Progress = Callable[[float, str], None]
@@ -176,10 +176,7 @@ class _Fitted:
 def _outputs(model: MarketModel, cal: Calibration | None, samples: SampleSet,
              permute: dict[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
     raw = predict_raw(model, samples, permute=permute)
-    if model.config.family == "dqn":
-        logits = dqn_logits(raw["q"])
-    else:
-        logits = raw["logits"][:, model.config.trade_index]
+    logits = trade_logits(model, raw)
     out = {**raw, "trade_logits": logits}
     if cal is not None:
         out["probs"] = cal.probs(logits)
@@ -215,14 +212,7 @@ def _train_cascade(p: WalkForwardParams, splits: dict[str, SampleSet], progress:
             progress(base + span * j / len(names), f"training {name}")
         result = fit(sets["train"], sets["validation"], config, epochs=p.epochs, patience=p.patience,
                      seed=p.seed, max_train=p.max_train)
-        y_train = label_matrix(sets["train"], config)[:, config.trade_index]
-        y_val = label_matrix(sets["validation"], config)[:, config.trade_index]
-        prior = prior_probs(y_train[y_train >= 0])
-        class_net = class_net_returns(sets["train"].returns[p.trade_horizon_min], y_train, p.cost_bps)
-        val_raw = _outputs(result.model, None, sets["validation"])
-        cal = fit_calibration(val_raw["trade_logits"], y_val, prior=prior, class_net_bps=class_net,
-                              cost_bps=p.cost_bps, val_q=val_raw.get("q"),
-                              val_rewards=net_rewards(sets["validation"], config) if name == "dqn" else None)
+        cal = calibrate(result.model, sets["train"], sets["validation"])
         outs = {s: _outputs(result.model, cal, x) for s, x in sets.items()}
         info = {"best_epoch": result.best_epoch, "epochs_run": len(result.history), "val_loss": result.val_loss,
                 "train_seconds": round(result.seconds, 2), "label_balance": result.label_balance,

@@ -25,14 +25,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from ml.evaluation import policy
-from ml.evaluation.calibration import class_net_returns, dqn_logits, fit_calibration
 from ml.evaluation.costs import CostModel
-from ml.evaluation.stats import mean_summary, prior_probs
+from ml.evaluation.stats import mean_summary
 from ml.features.groups import SampleSet
 from ml.models.live import CASCADE, attach_serving, serving_of
 from ml.models.market import MarketConfig, MarketModel
 from ml.models.output import ACTIONS
-from ml.training.market_train import fit, label_matrix, net_rewards, predict_raw
+from ml.training.market_train import calibrate, fit, label_matrix, predict_raw, trade_logits
 
 logger = logging.getLogger(__name__)
 
@@ -54,8 +53,7 @@ def calibrated_outputs(model: MarketModel, samples: SampleSet) -> dict[str, np.n
     (which must carry the model's cross-model groups in ``extra``)."""
     raw = predict_raw(model, samples)
     cal = serving_of(model).calibration
-    logits = dqn_logits(raw["q"]) if "q" in raw else raw["logits"][:, model.config.trade_index]
-    probs = cal.probs(logits)
+    probs = cal.probs(trade_logits(model, raw))
     return {"probs": probs, "edge": cal.edge_bps(probs, raw.get("q")), "hidden": raw["hidden"]}
 
 
@@ -139,15 +137,8 @@ def train_live_family(family: str, samples: SampleSet, upstream: dict[str, Marke
     train, val = data.subset(train_idx), data.subset(val_idx)
     result = fit(train, val, config, epochs=epochs, patience=patience, seed=seed, max_train=max_train,
                  progress=progress)
-    h = config.trade_horizon_min
-    y_train = label_matrix(train, config)[:, config.trade_index]
     y_val = label_matrix(val, config)[:, config.trade_index]
-    prior = prior_probs(y_train[y_train >= 0])
-    raw = predict_raw(result.model, val)
-    logits = dqn_logits(raw["q"]) if "q" in raw else raw["logits"][:, config.trade_index]
-    cal = fit_calibration(logits, y_val, prior=prior, class_net_bps=class_net_returns(train.returns[h], y_train, cost),
-                          cost_bps=cost, val_q=raw.get("q"),
-                          val_rewards=net_rewards(val, config) if family == "dqn" else None)
+    cal = calibrate(result.model, train, val)
     model = attach_serving(result.model, cal, tuple(n for n in CASCADE if n in upstream))
     metrics = _metrics(model, val, y_val, result, margin_bps, train, data)
     logger.info("trained %s: best epoch %d, val log-loss %.4f (prior %.4f), %d validation trades, %s bps/trade",

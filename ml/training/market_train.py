@@ -198,3 +198,29 @@ def predict_raw(model: MarketModel, samples: SampleSet, *, batch_size: int = 204
         for k, v in model(x, m).items():
             parts.setdefault(k, []).append(v.float().cpu().numpy())
     return {k: np.concatenate(v) for k, v in parts.items()}
+
+
+def trade_logits(model: MarketModel, raw: dict[str, np.ndarray]) -> np.ndarray:
+    """(N, 3) trade-horizon logits of raw outputs: the head's, or the DQN's Q-values as logits."""
+    from ml.evaluation.calibration import dqn_logits
+
+    return dqn_logits(raw["q"]) if "q" in raw else raw["logits"][:, model.config.trade_index]
+
+
+def calibrate(model: MarketModel, train: SampleSet, val: SampleSet):
+    """Fit the model's Calibration (``ml.evaluation.calibration``) on ``val``: the prior and the
+    class net returns from ``train``'s trade-horizon labels, temperature and shrinkage on ``val``.
+
+    Raises ValueError when ``val`` has no labelled sample."""
+    from ml.evaluation.calibration import class_net_returns, fit_calibration
+    from ml.evaluation.stats import prior_probs
+
+    config = model.config
+    y_train = label_matrix(train, config)[:, config.trade_index]
+    y_val = label_matrix(val, config)[:, config.trade_index]
+    raw = predict_raw(model, val)
+    return fit_calibration(trade_logits(model, raw), y_val, prior=prior_probs(y_train[y_train >= 0]),
+                           class_net_bps=class_net_returns(train.returns[config.trade_horizon_min], y_train,
+                                                           config.cost_bps),
+                           cost_bps=config.cost_bps, val_q=raw.get("q"),
+                           val_rewards=net_rewards(val, config) if config.family == "dqn" else None)
